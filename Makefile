@@ -1,0 +1,30 @@
+# Two commands do everything on a fresh machine with Python 3.11:
+#   make demo   create .venv, install, run the 4x4 J1-J2 ground state by VMC and DMRG, print the table
+#   make test   create .venv if needed, run the test suite
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-slow bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/nqs run configs/demo_vmc.toml --overwrite
+	$(BIN)/nqs run configs/demo_dmrg.toml --overwrite
+	$(BIN)/nqs compare runs/demo_vmc.h5 runs/demo_dmrg.h5
+	$(BIN)/nqs plot runs/demo_vmc.h5 runs/demo_dmrg.h5 -o runs/demo.png
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -m slow
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

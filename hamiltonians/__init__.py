@@ -1,0 +1,37 @@
+"""One registry of lattice Hamiltonians for every backend (NetKet, quimb, exact diagonalisation).
+
+>>> import hamiltonians
+>>> problem = hamiltonians.get("j1j2", Lx=4, Ly=4, J2=0.5)
+>>> hilbert, H = problem.to_netket()
+>>> mpo = problem.to_mpo()
+>>> problem.exact() / problem.n_sites   # doctest: +ELLIPSIS
+-0.52862...
+"""
+
+from .constraints import Constraint, LinearConstraint, Move
+from .lattice import LinkLattice, SquareLattice
+from .local_spaces import SPIN_HALF, TJ_SITE, Z2_LINK, LocalSpace
+from .problem import Problem
+from .references import Reference
+from .registry import available, get, register, spec
+
+# Model modules register themselves on import.
+from . import spins, tj, gauge  # noqa: E402,F401  isort: skip
+
+__all__ = [
+    "Constraint",
+    "LinearConstraint",
+    "LinkLattice",
+    "LocalSpace",
+    "Move",
+    "Problem",
+    "Reference",
+    "SPIN_HALF",
+    "SquareLattice",
+    "TJ_SITE",
+    "Z2_LINK",
+    "available",
+    "get",
+    "register",
+    "spec",
+]

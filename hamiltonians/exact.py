@@ -1,0 +1,156 @@
+"""Exact diagonalisation in a directly enumerated sector, generic over symbolic terms.
+
+Each term reduces to monomial local matrices (:func:`hamiltonians.terms.site_factors`), so its
+action on a whole basis is a vectorised gather: new local states and amplitudes per site, then a
+binary search of the new configurations in the sorted basis. Jordan-Wigner strings are part of
+the local matrices, so fermionic signs need no special code here.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from .local_spaces import LocalSpace
+from .terms import Term, monomial, site_factors
+
+
+def _codes(configs: np.ndarray, d: int) -> np.ndarray:
+    """Order-preserving integer codes (site 0 most significant), as rows of uint64 words."""
+    n = configs.shape[1]
+    bits = max(1, int(np.ceil(np.log2(d))))
+    per_word = 64 // bits
+    words = []
+    for start in range(0, n, per_word):
+        block = configs[:, start : start + per_word].astype(np.uint64)
+        w = np.zeros(len(configs), dtype=np.uint64)
+        for k in range(block.shape[1]):
+            w = (w << np.uint64(bits)) | block[:, k]
+        # pad so blocks of unequal length compare consistently
+        w = w << np.uint64(bits * (per_word - block.shape[1]))
+        words.append(w)
+    return np.stack(words, axis=1)
+
+
+class BasisIndex:
+    """Maps configurations to their row in a lexicographically sorted basis (or -1)."""
+
+    def __init__(self, basis: np.ndarray, d: int):
+        self.d = d
+        codes = _codes(basis, d)
+        if codes.shape[1] == 1:
+            self._keys = codes[:, 0]
+        else:
+            self._keys = np.ascontiguousarray(codes).view(np.dtype((np.void, 8 * codes.shape[1])))[:, 0]
+        order = np.argsort(self._keys, kind="stable")
+        if not np.array_equal(order, np.arange(len(order))):
+            # the enumerator yields sorted bases; keep a permutation for foreign ones
+            self._order = order
+            self._keys = self._keys[order]
+        else:
+            self._order = None
+
+    def __call__(self, configs: np.ndarray) -> np.ndarray:
+        codes = _codes(configs, self.d)
+        keys = codes[:, 0] if codes.shape[1] == 1 else np.ascontiguousarray(codes).view(
+            np.dtype((np.void, 8 * codes.shape[1]))
+        )[:, 0]
+        pos = np.searchsorted(self._keys, keys)
+        pos = np.minimum(pos, len(self._keys) - 1)
+        found = self._keys[pos] == keys
+        idx = pos if self._order is None else self._order[pos]
+        return np.where(found, idx, -1)
+
+
+def _site_weights(n_sites: int, d: int) -> np.ndarray | None:
+    """Per-site place values of the single-word code (``None`` if it needs several words)."""
+    bits = max(1, int(np.ceil(np.log2(d))))
+    if n_sites * bits > 62:
+        return None
+    return np.array([1 << (bits * (n_sites - 1 - s)) for s in range(n_sites)], dtype=np.int64)
+
+
+def sparse_hamiltonian(
+    terms: Sequence[Term], space: LocalSpace, basis: np.ndarray, chunk: int = 1 << 20
+) -> sp.csr_matrix:
+    """CSR matrix ``<b|H|a>`` of the terms in the given basis (rows of local indices).
+
+    Connections leaving the basis raise ``ValueError``: the terms must conserve the sector.
+    """
+    n_states = len(basis)
+    columns = np.asfortranarray(basis)
+    index = BasisIndex(basis, space.dim)
+    place = _site_weights(basis.shape[1], space.dim)
+    if place is not None:
+        # codes change only on the sites a term touches: update them instead of recomputing
+        base_codes = basis.astype(np.int64) @ place
+        code_order = np.argsort(base_codes, kind="stable")
+        sorted_codes = base_codes[code_order]
+    diag = np.zeros(n_states)
+    rows, cols, vals = [], [], []
+    for coeff, ops in terms:
+        factors = site_factors(ops, space)
+        if not factors:
+            diag += coeff
+            continue
+        # Sites whose map annihilates some local states go first: after them only the few
+        # surviving configurations see the rest (Jordan-Wigner strings, mostly).
+        sites = sorted(factors, key=lambda s: np.all(monomial(factors[s])[1] != 0))
+        maps = [monomial(factors[s]) for s in sites]
+        offdiag = any(not np.array_equal(t, np.arange(space.dim)) for t, _ in maps)
+        for start in range(0, n_states, chunk):
+            alive = np.arange(start, min(start + chunk, n_states))
+            amp = np.full(len(alive), coeff)
+            new_local = []
+            for s, (tgt, a) in zip(sites, maps):
+                loc = columns[alive, s]
+                amp = amp * a[loc]
+                keep = amp != 0
+                alive, amp, loc = alive[keep], amp[keep], loc[keep]
+                new_local = [v[keep] for v in new_local] + [tgt[loc]]
+            if not offdiag:
+                diag[alive] += amp
+                continue
+            if place is not None:
+                delta = sum((nl.astype(np.int64) - columns[alive, s]) * place[s] for s, nl in zip(sites, new_local))
+                codes = base_codes[alive] + delta
+                pos = np.minimum(np.searchsorted(sorted_codes, codes), n_states - 1)
+                j = np.where(sorted_codes[pos] == codes, code_order[pos], -1)
+            else:
+                y = basis[alive].copy()
+                y[:, sites] = np.stack(new_local, axis=1)
+                j = index(y)
+            if np.any(j < 0):
+                raise ValueError(
+                    f"term {coeff} * {ops} connects the sector to states outside it; "
+                    "the Hamiltonian must conserve the constraint"
+                )
+            rows.append(j)
+            cols.append(alive)
+            vals.append(amp)
+    r = np.concatenate(rows + [np.arange(n_states)])
+    c = np.concatenate(cols + [np.arange(n_states)])
+    v = np.concatenate(vals + [diag])
+    return sp.csr_matrix((v, (r, c)), shape=(n_states, n_states))
+
+
+def lowest_eigenvalues(h: sp.spmatrix, k: int = 1, tol: float = 1e-12) -> np.ndarray:
+    """The ``k`` lowest eigenvalues of a real symmetric sparse matrix."""
+    n = h.shape[0]
+    if n <= 2000:
+        return np.linalg.eigvalsh(h.toarray())[:k]
+    vals = spla.eigsh(h, k=k, which="SA", tol=tol, return_eigenvectors=False)
+    return np.sort(vals)
+
+
+def ground_state(h: sp.spmatrix, tol: float = 1e-12) -> tuple[float, np.ndarray]:
+    """Lowest eigenvalue and its normalised eigenvector."""
+    n = h.shape[0]
+    if n <= 2000:
+        w, v = np.linalg.eigh(h.toarray())
+        return float(w[0]), v[:, 0]
+    w, v = spla.eigsh(h, k=1, which="SA", tol=tol)
+    return float(w[0]), v[:, 0]

@@ -1,0 +1,192 @@
+"""A registry problem: a Hamiltonian as symbolic terms on a lattice, in a symmetry sector.
+
+The problem is backend-agnostic; :meth:`Problem.to_netket`, :meth:`Problem.to_mpo` and
+:meth:`Problem.exact` translate the same terms for VMC, DMRG and exact diagonalisation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from .constraints import Constraint
+from .local_spaces import LocalSpace
+from .references import Reference, find_reference
+from .terms import Term, identity_trace_fraction
+
+# Exact diagonalisation is attempted up to this many states in the sector.
+DEFAULT_MAX_ED_STATES = 3_000_000
+
+_EXACT_CACHE: dict[str, float] = {}
+
+
+@dataclass(frozen=True, eq=False)
+class Problem:
+    """A lattice Hamiltonian defined once for every backend.
+
+    Attributes:
+        terms: ``(coefficient, ((op, site), ...))``, sites in snake order.
+        local_space: basis and operators of one site (or link).
+        constraint: the symmetry sector.
+        geometry: the lattice (sites or links), see :mod:`hamiltonians.lattice`.
+        formula: the Hamiltonian as written in the model's docstring.
+        name: registry name (``"j1j2"``, ...), set by :func:`hamiltonians.get`.
+        params: validated parameters with defaults filled in (TOML-compatible).
+        shown_params: the parameters named in :attr:`label` (required or non-default ones).
+    """
+
+    terms: tuple[Term, ...]
+    local_space: LocalSpace
+    constraint: Constraint
+    geometry: Any
+    formula: str = ""
+    name: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+    shown_params: tuple[str, ...] = ()
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    # ----------------------------------------------------------------- basics
+    @property
+    def n_sites(self) -> int:
+        """Number of degrees of freedom: sites, or links for gauge models."""
+        return self.constraint.n_sites
+
+    @property
+    def sector(self) -> dict:
+        return dict(self.constraint.sector)
+
+    @property
+    def label(self) -> str:
+        """``name(param=value, ...)`` with the parameters that differ from their defaults."""
+        keys = self.shown_params or tuple(self.params)
+        args = ", ".join(f"{k}={self.params[k]}" for k in keys)
+        return f"{self.name}({args})"
+
+    def __repr__(self) -> str:
+        return f"Problem({self.label}, n_sites={self.n_sites}, sector: {self.constraint.describe()})"
+
+    @cached_property
+    def reference(self) -> Reference | None:
+        """Published reference energy (total) with its citation, where one is known."""
+        return find_reference(self)
+
+    @cached_property
+    def e_infinite_temperature(self) -> float:
+        """``Tr H / dim`` over the product space (the ``E_inf`` of the V-score)."""
+        return identity_trace_fraction(self.terms, self.local_space)
+
+    @cached_property
+    def coordinates(self) -> np.ndarray:
+        """Real-space position of every degree of freedom (sites, or link midpoints)."""
+        if hasattr(self.geometry, "link_coords"):
+            return self.geometry.link_coords
+        return self.geometry.coords.astype(float)
+
+    # --------------------------------------------------------------- backends
+    def to_netket(self):
+        """``(hilbert, operator)``: constraint-aware NetKet Hilbert space and Hamiltonian."""
+        if "netket" not in self._cache:
+            from .netket_backend import to_netket
+
+            self._cache["netket"] = to_netket(self)
+        return self._cache["netket"]
+
+    def penalty_scale(self) -> float:
+        """A penalty strength that keeps the ground state of ``H + mu P`` in the sector.
+
+        ``P >= 1`` off the sector, so ``mu`` larger than the energy gained by leaving it is
+        enough; twice the largest summed coupling strength touching one site bounds the energy
+        change of any local move and is used as a safe default.
+        """
+        # every local operator of the toolkit has matrix entries of modulus <= 1
+        weight = np.zeros(self.n_sites)
+        for c, ops in self.terms:
+            for s in {s for _, s in ops}:
+                weight[s] += abs(c)
+        return float(2.0 * weight.max())
+
+    def to_mpo(self, penalty: float | str | None = "auto"):
+        """quimb MPO of ``H + penalty * P`` in snake order, ``P`` the sector penalty.
+
+        Args:
+            penalty: ``"auto"`` (:meth:`penalty_scale`), a number, or ``None``/``0`` for the bare
+                Hamiltonian (then DMRG is free to leave the sector).
+        """
+        from .mpo import build_mpo, sum_mpo
+
+        mu = self.penalty_scale() if penalty == "auto" else float(penalty or 0.0)
+        mpo = build_mpo(self.terms, self.local_space, self.n_sites)
+        if mu == 0.0:
+            return mpo
+        if self.constraint.kind == "global_sums":
+            # (Q - v)^2 as a product of two bond-dimension-2 MPOs keeps the bond dimension small
+            for c in self.constraint.linear:
+                a = sum_mpo(self.local_space, self.n_sites, c.quantity, c.weights, -c.value)
+                sq = a.apply(a)
+                sq.multiply(mu, inplace=True, spread_over="all")
+                mpo = mpo.add_MPO(sq)
+        else:
+            pen = build_mpo(self.constraint.penalty_terms(), self.local_space, self.n_sites)
+            pen.multiply(mu, inplace=True, spread_over="all")
+            mpo = mpo.add_MPO(pen)
+        return mpo
+
+    def to_local_ham_2d(self):
+        """Local terms for 2D tensor networks (PEPS); see :mod:`hamiltonians.local_ham`."""
+        from .local_ham import to_local_ham_2d
+
+        return to_local_ham_2d(self)
+
+    # --------------------------------------------------- exact diagonalisation
+    def basis(self, max_states: int | None = DEFAULT_MAX_ED_STATES) -> np.ndarray | None:
+        """The sector's configurations (local indices, sorted), or ``None`` if too many."""
+        key = ("basis", max_states)
+        if key not in self._cache:
+            self._cache[key] = self.constraint.enumerate(max_states=max_states)
+        return self._cache[key]
+
+    def sparse_matrix(self, max_states: int | None = DEFAULT_MAX_ED_STATES):
+        """Sparse Hamiltonian in :meth:`basis`."""
+        from .exact import sparse_hamiltonian
+
+        basis = self.basis(max_states)
+        if basis is None:
+            raise ValueError(f"{self.label}: sector larger than {max_states} states")
+        return sparse_hamiltonian(self.terms, self.local_space, basis)
+
+    def exact(self, max_states: int = DEFAULT_MAX_ED_STATES) -> float | None:
+        """Exact ground-state energy (total) in the sector, or ``None`` if the sector has more
+        than ``max_states`` states. Cached per problem for the process."""
+        if self.label in _EXACT_CACHE:
+            return _EXACT_CACHE[self.label]
+        size = self.constraint.size()
+        if size is not None and size > max_states:
+            return None
+        if self.basis(max_states) is None:
+            return None
+        from .exact import lowest_eigenvalues
+
+        e0 = float(lowest_eigenvalues(self.sparse_matrix(max_states), k=1)[0])
+        _EXACT_CACHE[self.label] = e0
+        return e0
+
+    def exact_ground_state(self, max_states: int = DEFAULT_MAX_ED_STATES) -> tuple[float, np.ndarray, np.ndarray]:
+        """``(energy, amplitudes, basis)`` of the exact ground state (small sizes)."""
+        from .exact import ground_state
+
+        h = self.sparse_matrix(max_states)
+        e0, v = ground_state(h)
+        return e0, v, self.basis(max_states)
+
+    def reference_energy(self) -> tuple[float, str] | None:
+        """The best known ground energy (total) and where it comes from: ED when feasible,
+        else a published reference."""
+        e = self.exact()
+        if e is not None:
+            return e, "exact diagonalisation"
+        if self.reference is not None:
+            return self.reference.energy, f"{self.reference.method} ({self.reference.source})"
+        return None

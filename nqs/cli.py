@@ -1,0 +1,136 @@
+"""The ``nqs`` command.
+
+``nqs run CONFIG.toml [--resume | --overwrite]``  run a ground-state calculation, write its archive
+``nqs compare A.h5 B.h5 ... [--markdown]``       table of energies, errors, V-scores, costs
+``nqs plot A.h5 ... -o FIG.png``                  energy vs step with the exact/reference line
+``nqs show A.h5``                                 one archive in detail
+``nqs models``                                    registered Hamiltonians, ansätze and methods
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _cmd_run(args) -> int:
+    from . import config as cfg
+    from .runner import run
+
+    conf = cfg.load(args.config)
+    if args.archive:
+        conf.output.archive = args.archive
+    archive = run(conf, resume=args.resume, overwrite=args.overwrite, progress=not args.quiet)
+    from .compare import table
+
+    print(table([archive]))
+    print(f"archive: {archive.path}")
+    return 0
+
+
+def _load_all(paths):
+    from .archive import load
+
+    return [load(p) for p in paths]
+
+
+def _cmd_compare(args) -> int:
+    from .compare import table
+
+    print(table(_load_all(args.archives), markdown=args.markdown))
+    return 0
+
+
+def _cmd_plot(args) -> int:
+    from .plotting import plot_energy
+
+    out = plot_energy(_load_all(args.archives), args.output, title=args.title)
+    print(f"wrote {out}")
+    return 0
+
+
+def _cmd_show(args) -> int:
+    a = _load_all([args.archive])[0]
+    print(f"archive   {a.path}")
+    print(f"status    {a.status}   format {a.meta.get('format_version')}   created {a.meta.get('created')}")
+    print(f"problem   {a.problem.get('label')}   n_sites={a.n_sites}   sector={json.dumps(a.problem.get('sector'))}")
+    print(f"          {a.problem.get('formula')}")
+    print(f"method    {a.method}   steps={len(a.history.get('step', []))}   checkpoint at step {a.checkpoint_step}")
+    print("result")
+    for k, v in sorted(a.result.items()):
+        print(f"  {k:18s} {v}")
+    print("history columns: " + ", ".join(sorted(a.history)))
+    print(f"host {a.meta.get('host')}   git {a.meta.get('git_revision')}   devices {a.meta.get('devices')}")
+    print("config:\n" + "\n".join("  " + line for line in a.config_toml.strip().splitlines()))
+    return 0
+
+
+def _cmd_models(args) -> int:
+    import hamiltonians
+
+    from .methods import available_methods
+    from .models import model_names, model_spec
+
+    print("Hamiltonians (hamiltonians.get / [problem] name):")
+    for _, line in hamiltonians.available().items():
+        print(f"  {line}")
+    print("\nAnsätze (vmc: [method] model):")
+    for name in model_names():
+        print(f"  {name:18s} {model_spec(name).summary}")
+    print("\nMethods ([method] kind): " + ", ".join(available_methods()))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="nqs", description="Ground states by NQS and tensor networks on one registry.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="run a configuration and write its archive")
+    r.add_argument("config", type=Path)
+    g = r.add_mutually_exclusive_group()
+    g.add_argument("--resume", action="store_true", help="continue from the archive's last checkpoint")
+    g.add_argument("--overwrite", action="store_true", help="replace an existing archive")
+    r.add_argument("--archive", help="archive path (overrides [output] archive)")
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.set_defaults(func=_cmd_run)
+
+    c = sub.add_parser("compare", help="print a comparison table of archives")
+    c.add_argument("archives", nargs="+", type=Path)
+    c.add_argument("--markdown", action="store_true")
+    c.set_defaults(func=_cmd_compare)
+
+    pl = sub.add_parser("plot", help="plot energy vs step of archives")
+    pl.add_argument("archives", nargs="+", type=Path)
+    pl.add_argument("-o", "--output", type=Path, default=Path("energy.png"))
+    pl.add_argument("--title")
+    pl.set_defaults(func=_cmd_plot)
+
+    s = sub.add_parser("show", help="describe one archive")
+    s.add_argument("archive", type=Path)
+    s.set_defaults(func=_cmd_show)
+
+    m = sub.add_parser("models", help="list Hamiltonians, ansätze and methods")
+    m.set_defaults(func=_cmd_models)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .archive import ArchiveError
+    from .config import ConfigError
+    from .runner import RunError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ConfigError, RunError, ArchiveError, FileNotFoundError) as err:
+        print(f"nqs {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted; the archive keeps its last checkpoint (continue with --resume)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""The contract between the runner and a ground-state method (VMC, DMRG, PEPS, ANTN).
+
+Methods are found through the ``nqs.methods`` entry-point group declared in ``pyproject.toml``
+(``vmc`` lives here, ``dmrg`` and the other tensor-network methods in :mod:`tensornets`), so the
+runner never imports :mod:`tensornets` itself and the dependency direction of the design holds.
+"""
+
+from __future__ import annotations
+
+import abc
+from importlib import metadata
+from typing import Any, ClassVar, Protocol
+
+from hamiltonians import Problem
+
+from .config import ConfigError, parse_options, suggest
+
+
+class Recorder(Protocol):
+    """What a method reports to while it runs (implemented by the runner)."""
+
+    def record(self, step: int, values: dict[str, float]) -> None:
+        """Values of one finished step (``energy`` is required; totals, not per site)."""
+
+    def checkpoint_due(self, step: int) -> bool:
+        """Whether to checkpoint after finishing ``step``."""
+
+    def checkpoint(self, next_step: int, state: dict[str, Any]) -> None:
+        """Store the method's state, from which the run continues at ``next_step``."""
+
+
+class Method(abc.ABC):
+    """A ground-state method run by ``nqs run``."""
+
+    kind: ClassVar[str]
+    Options: ClassVar[type]
+    default_checkpoint_every: ClassVar[int] = 50
+    resumable_keys: ClassVar[frozenset[str]] = frozenset()
+    """Options that may differ between an archive and the configuration that resumes it
+    (e.g. a larger ``n_iter`` to extend a finished run)."""
+
+    def __init__(self, problem: Problem, options: Any):
+        self.problem = problem
+        self.options = options
+
+    @classmethod
+    def parse_options(cls, table: dict[str, Any], problem: Problem, where: str) -> Any:
+        """Typed options from the ``[method]`` table; incompatibilities with the problem raise
+        :class:`~nqs.config.ConfigError` before any computation."""
+        options = parse_options(cls.Options, table, where, ignore=("kind",))
+        cls.check(problem, options, where)
+        return options
+
+    @classmethod
+    def check(cls, problem: Problem, options: Any, where: str) -> None:
+        """Reject options that cannot work on ``problem`` (default: accept)."""
+
+    @property
+    @abc.abstractmethod
+    def total_steps(self) -> int:
+        """Number of steps of a complete run (iterations or sweeps)."""
+
+    @property
+    @abc.abstractmethod
+    def n_parameters(self) -> int:
+        """Number of variational parameters (real numbers)."""
+
+    @abc.abstractmethod
+    def run(self, start: int, recorder: Recorder) -> None:
+        """Run steps ``start .. total_steps-1`` (or stop early when converged)."""
+
+    @abc.abstractmethod
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue exactly: parameters, optimiser, sampler, RNG."""
+
+    @abc.abstractmethod
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` output."""
+
+    @abc.abstractmethod
+    def final_result(self) -> dict[str, Any]:
+        """Final estimates: ``energy`` and, where available, ``energy_error``, ``variance``."""
+
+
+def _entry_points() -> dict[str, metadata.EntryPoint]:
+    return {ep.name: ep for ep in metadata.entry_points(group="nqs.methods")}
+
+
+def available_methods() -> list[str]:
+    return sorted(_entry_points())
+
+
+def method_class(kind: str, where: str = "config") -> type[Method]:
+    eps = _entry_points()
+    if kind not in eps:
+        known = ", ".join(sorted(eps)) or "none (is the package installed? run `make demo` or `pip install -e .`)"
+        raise ConfigError(f"{where}: [method] unknown kind {kind!r}.{suggest(kind, eps)} Known kinds: {known}")
+    return eps[kind].load()

@@ -1,0 +1,68 @@
+"""Figures of archived runs (``nqs plot``): energy per site against step, with the exact or
+reference energy, and the relative error on a log scale when the exact energy is known."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .archive import Archive
+
+
+def plot_energy(archives: Sequence[Archive], path: str | Path, title: str | None = None) -> Path:
+    """Write a PNG with one curve per archive; returns the path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    exact = [a.result.get("exact_energy") for a in archives]
+    has_exact = any(e is not None for e in exact)
+    fig, axes = plt.subplots(
+        2 if has_exact else 1, 1, figsize=(7, 6.5 if has_exact else 4), sharex=True, squeeze=False
+    )
+    ax = axes[0, 0]
+    drawn: set[float] = set()
+    for a, e_exact in zip(archives, exact):
+        n = a.n_sites
+        step = np.asarray(a.history.get("step", []))
+        energy = np.asarray(a.history.get("energy", []), dtype=float)
+        if len(step) == 0:
+            continue
+        label = f"{a.label} ({a.method}{'/' + a.model if a.method == 'vmc' else ''})"
+        err = np.asarray(a.history.get("energy_error", np.full(len(step), np.nan)), dtype=float)
+        (line,) = ax.plot(step, energy / n, lw=1.2, label=label)
+        if np.isfinite(err).any():
+            ax.fill_between(step, (energy - err) / n, (energy + err) / n, color=line.get_color(), alpha=0.25, lw=0)
+        if e_exact is not None:
+            key = round(e_exact, 10)
+            if key not in drawn:
+                ax.axhline(e_exact / n, color="k", ls="--", lw=1, label=f"exact/reference {e_exact / n:.7f}")
+                drawn.add(key)
+            rel = np.abs(energy - e_exact) / abs(e_exact)
+            axes[1, 0].semilogy(step, np.maximum(rel, 1e-16), lw=1.2, color=line.get_color(), label=label)
+    ax.set_ylabel("energy per site")
+    lo = [np.nanmin(np.asarray(a.history["energy"]) / a.n_sites) for a in archives if len(a.history.get("energy", []))]
+    if drawn and lo:
+        # zoom on the converged part: from just below the exact energy to a bit above
+        e_min = min(min(lo), min(drawn) / archives[0].n_sites)
+        finals = [float(a.history["energy"][-1]) / a.n_sites for a in archives if len(a.history.get("energy", []))]
+        span = max(max(finals) - e_min, 1e-4)
+        ax.set_ylim(e_min - 0.2 * span, max(finals) + 3 * span)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    if title or archives:
+        ax.set_title(title or archives[0].problem.get("label", ""), fontsize=9)
+    if has_exact:
+        axes[1, 0].set_ylabel("|E - E_exact| / |E_exact|")
+        axes[1, 0].grid(alpha=0.3, which="both")
+        axes[1, 0].legend(fontsize=8)
+    axes[-1, 0].set_xlabel("step (VMC iteration / DMRG sweep)")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -1,0 +1,263 @@
+"""``nqs run``: build the problem and method from a configuration, run with progress, archive.
+
+The archive is rewritten atomically at every checkpoint and at the end; a run killed at any
+moment leaves the last complete archive, and ``resume=True`` continues from its checkpoint with
+the saved parameters, optimiser, sampler and RNG state, so it reaches the same result as an
+uninterrupted run with the same seed.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import tomllib
+
+from .archive import Archive, ArchiveError, load, run_metadata, save
+from .config import RunConfig
+
+
+class RunError(RuntimeError):
+    """A run that cannot start or continue; the message says why and what to do."""
+
+
+def problem_record(problem) -> dict[str, Any]:
+    return {
+        "name": problem.name,
+        "label": problem.label,
+        "parameters": problem.params,
+        "n_sites": problem.n_sites,
+        "sector": problem.sector,
+        "formula": problem.formula,
+        "local_space": problem.local_space.name,
+    }
+
+
+def summarize(energy: float, n_sites: int, exact: float | None, variance: float | None = None, e_inf: float = 0.0) -> dict[str, Any]:
+    """Relative error and V-score (``N Var E / (E - E_inf)^2``, Wu et al., Science 2024)."""
+    out: dict[str, Any] = {"energy": energy, "energy_per_site": energy / n_sites}
+    if exact is not None:
+        out["exact_energy"] = exact
+        out["relative_error"] = (energy - exact) / abs(exact)
+    if variance is not None and np.isfinite(variance) and energy != e_inf:
+        out["variance"] = variance
+        out["v_score"] = n_sites * variance / (energy - e_inf) ** 2
+    return out
+
+
+@dataclass
+class _Recorder:
+    """Collects the history, shows progress and writes checkpoints for one run."""
+
+    archive: Archive
+    path: Path
+    every: int
+    total: int
+    start: int
+    exact: float | None
+    n_sites: int
+    wall_offset: float
+    progress: bool
+    history: dict[str, list] = field(default_factory=dict)
+    _bar: Any = None
+    _t0: float = field(default_factory=time.perf_counter)
+
+    def __post_init__(self):
+        self.history = {k: list(v) for k, v in self.archive.history.items()}
+        if self.progress:
+            from tqdm.auto import tqdm
+
+            interactive = sys.stderr.isatty()
+            self._bar = tqdm(
+                total=self.total,
+                initial=self.start,
+                desc=self.archive.problem["label"][:40],
+                unit="step",
+                dynamic_ncols=True,
+                mininterval=0.2 if interactive else 10.0,
+                file=sys.stderr,
+            )
+
+    def wall(self) -> float:
+        return self.wall_offset + time.perf_counter() - self._t0
+
+    def record(self, step: int, values: dict[str, float]) -> None:
+        energy = float(values["energy"])
+        if not math.isfinite(energy):
+            raise RunError(
+                f"the energy became {energy} at step {step}; the archive keeps the last checkpoint "
+                f"(step {self.archive.checkpoint_step or 0}). Lower the learning rate or raise diag_shift."
+            )
+        row = {"step": step, **{k: float(v) for k, v in values.items()}, "wall_time": self.wall()}
+        n = len(self.history.get("step", []))
+        for k in set(self.history) | set(row):
+            col = self.history.setdefault(k, [math.nan] * n)
+            col.append(row.get(k, math.nan))
+        if self._bar is not None:
+            post = {"E/N": f"{energy / self.n_sites:.6f}"}
+            if "energy_error" in values:
+                post["err/N"] = f"{values['energy_error'] / self.n_sites:.1e}"
+            if self.exact is not None:
+                post["rel.err"] = f"{(energy - self.exact) / abs(self.exact):.2e}"
+            for k in ("bond_dim", "acceptance"):
+                if k in values:
+                    post[k] = f"{values[k]:.3g}"
+            self._bar.set_postfix(post, refresh=False)
+            self._bar.update(1)
+
+    def checkpoint_due(self, step: int) -> bool:
+        return (step + 1) % self.every == 0
+
+    def checkpoint(self, next_step: int, state: dict[str, Any]) -> None:
+        self.archive.history = {k: np.asarray(v) for k, v in self.history.items()}
+        self.archive.checkpoint = state
+        self.archive.checkpoint_step = next_step
+        self.archive.result["wall_time"] = self.wall()
+        save(self.path, self.archive)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def _comparable(config_toml: str, method_cls) -> dict[str, Any]:
+    raw = tomllib.loads(config_toml)
+    meth = {k: v for k, v in raw.get("method", {}).items() if k not in method_cls.resumable_keys}
+    return {"problem": raw.get("problem", {}), "method": meth}
+
+
+def _check_resumable(old: Archive, config: RunConfig) -> None:
+    a, b = _comparable(old.config_toml, config.method), _comparable(config.text, config.method)
+    diffs = []
+    for table in ("problem", "method"):
+        for key in sorted(set(a[table]) | set(b[table])):
+            if a[table].get(key) != b[table].get(key):
+                diffs.append(f"[{table}] {key}: archive {a[table].get(key)!r}, config {b[table].get(key)!r}")
+    if diffs:
+        raise RunError(
+            f"cannot resume {old.path}: the configuration differs from the archived one:\n  "
+            + "\n  ".join(diffs)
+            + f"\nOnly {', '.join(sorted(config.method.resumable_keys)) or 'nothing'} may change on resume."
+        )
+
+
+def run(
+    config: RunConfig,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> Archive:
+    """Run a configuration to completion and return its archive.
+
+    Args:
+        resume: continue from the archive's last checkpoint (the configuration must match, except
+            for the method's ``resumable_keys`` such as ``n_iter``).
+        overwrite: replace an existing archive instead of refusing to touch it.
+    """
+    path = config.archive_path
+    problem = config.problem
+    old: Archive | None = None
+    if path.exists():
+        if resume:
+            try:
+                old = load(path, checkpoint=True)
+            except ArchiveError as err:
+                raise RunError(f"cannot resume: {err}") from None
+            _check_resumable(old, config)
+        elif not overwrite:
+            try:
+                prev = load(path)
+                what = f"status {prev.status}, {len(prev.history.get('step', []))} steps"
+            except ArchiveError:
+                what = "not a readable archive"
+            raise RunError(
+                f"{path} exists ({what}); use --resume to continue it or --overwrite to replace it"
+            )
+    elif resume:
+        raise RunError(f"--resume: there is no archive at {path} to continue")
+
+    ref = problem.reference_energy()
+    exact, source = (ref if ref is not None else (None, None))
+    if exact is not None:
+        log(f"reference energy {exact:.10f} ({exact / problem.n_sites:.8f} per site) from {source}")
+
+    method = config.method(problem, config.options)
+    start = 0
+    if old is not None and old.checkpoint is not None:
+        start = int(old.checkpoint_step)
+        method.load_state_dict(old.checkpoint)
+        keep = np.asarray(old.history.get("step", []), dtype=int) < start
+        old.history = {k: np.asarray(v)[keep] for k, v in old.history.items()}
+        log(f"resuming {path} at step {start} of {method.total_steps}")
+
+    archive = old or Archive(
+        config_toml=config.text,
+        problem=problem_record(problem),
+        meta=run_metadata(),
+    )
+    archive.config_toml = config.text
+    archive.status = "running"
+    archive.result.update({"n_parameters": method.n_parameters, "method": config.kind})
+    wall_offset = float(archive.history["wall_time"][-1]) if len(archive.history.get("wall_time", [])) else 0.0
+    recorder = _Recorder(
+        archive=archive,
+        path=path,
+        every=config.checkpoint_every,
+        total=method.total_steps,
+        start=start,
+        exact=exact,
+        n_sites=problem.n_sites,
+        wall_offset=wall_offset,
+        progress=progress,
+    )
+    if start == 0:
+        recorder.checkpoint(0, method.state_dict())
+    try:
+        method.run(start, recorder)
+        final = method.final_result()
+    except BaseException as err:
+        recorder.close()
+        # Keep the last checkpoint and its history; only the status changes.
+        try:
+            last = load(path, checkpoint=True)
+            last.status = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
+            last.result["error"] = f"{type(err).__name__}: {err}"
+            save(path, last)
+        except (ArchiveError, OSError):
+            pass
+        raise
+    recorder.close()
+
+    result = dict(archive.result)
+    result["n_parameters"] = method.n_parameters
+    result.update(
+        summarize(
+            float(final["energy"]),
+            problem.n_sites,
+            exact,
+            final.get("variance"),
+            problem.e_infinite_temperature,
+        )
+    )
+    for k, v in final.items():
+        if k not in ("energy", "variance", "observables") and v is not None:
+            result[k] = v
+    if source is not None:
+        result["reference_source"] = source
+    result["steps"] = len(recorder.history.get("step", []))
+    result["wall_time"] = recorder.wall()
+    result.pop("error", None)
+    archive.result = result
+    archive.observables = final.get("observables", {}) or {}
+    archive.status = "completed"
+    archive.history = {k: np.asarray(v) for k, v in recorder.history.items()}
+    archive.checkpoint = method.state_dict()
+    archive.checkpoint_step = int(archive.history["step"][-1]) + 1 if len(archive.history.get("step", [])) else 0
+    save(path, archive)
+    return archive

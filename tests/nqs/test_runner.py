@@ -1,0 +1,160 @@
+"""`nqs run` end to end: VMC runs against ED, archives, resume after a kill, and the CLI."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import nqs
+from nqs import config as cfg
+from nqs.cli import main
+from nqs.runner import RunError, run
+
+CONFIG = """
+[problem]
+name = "heisenberg_chain"
+L = 10
+
+[method]
+kind = "vmc"
+model = "rbm"
+alpha = 1
+n_iter = {n_iter}
+n_samples = 512
+n_chains = 64
+learning_rate = 0.05
+seed = 3
+
+[output]
+archive = "{archive}"
+checkpoint_every = {every}
+"""
+
+
+def write_config(tmp_path: Path, name: str, n_iter: int = 150, every: int = 50) -> Path:
+    path = tmp_path / f"{name}.toml"
+    path.write_text(CONFIG.format(n_iter=n_iter, every=every, archive=(tmp_path / f"{name}.h5").as_posix()))
+    return path
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("vmc")
+    conf = cfg.load(write_config(tmp, "ref"))
+    return run(conf, progress=False, log=lambda s: None), tmp
+
+
+def test_vmc_reaches_the_exact_energy(finished):
+    a, _ = finished
+    exact = a.result["exact_energy"]
+    # ED of the 10-site periodic chain; an RBM with alpha=1 and 150 SR steps gets within 0.3 %,
+    # far beyond the statistical error (checked below)
+    assert exact == pytest.approx(-4.515446354, abs=1e-8)
+    assert abs(a.result["relative_error"]) < 3e-3
+    assert a.result["energy"] - exact > -4 * a.result["energy_error"]  # variational, within noise
+    assert a.result["v_score"] < 0.05
+
+
+def test_archive_contents(finished):
+    a, tmp = finished
+    b = nqs.archive.load(a.path, checkpoint=True)
+    assert b.status == "completed"
+    assert b.config["method"]["model"] == "rbm"
+    assert b.problem["name"] == "heisenberg_chain" and b.problem["n_sites"] == 10
+    assert b.problem["sector"] == {"Sz": 0.0}
+    h = b.history
+    assert len(h["step"]) == 150 and list(h["step"][:3]) == [0, 1, 2]
+    for col in ("energy", "energy_error", "variance", "wall_time", "acceptance"):
+        assert len(h[col]) == 150
+    assert np.all(np.diff(h["wall_time"]) > 0)
+    for key in ("energy", "energy_error", "variance", "v_score", "exact_energy", "relative_error", "n_parameters"):
+        assert key in b.result
+    assert b.result["n_parameters"] == 2 * (10 * 10 + 10 + 10)  # complex RBM, alpha = 1
+    # the checkpoint holds parameters, optimiser state, sampler chains and RNG key
+    ck = b.checkpoint
+    assert "params" in ck["state"]["variables"]
+    assert "σ" in ck["state"]["sampler_state"] and "rng" in ck["state"]["sampler_state"]
+    assert "_optimizer_state" in ck and ck["_step_count"] == 150
+
+
+def test_existing_archive_is_never_overwritten_silently(finished):
+    a, tmp = finished
+    conf = cfg.load(write_config(tmp, "ref"))
+    with pytest.raises(RunError, match="exists .*--resume.*--overwrite"):
+        run(conf, progress=False, log=lambda s: None)
+    fresh = cfg.load(write_config(tmp, "never_run"))
+    with pytest.raises(RunError, match="no archive"):
+        run(fresh, resume=True, progress=False, log=lambda s: None)
+
+
+def test_killed_run_resumes_to_the_same_result(finished, tmp_path):
+    ref, _ = finished
+    path = write_config(tmp_path, "killed", every=20)
+    archive = tmp_path / "killed.h5"
+    cmd = [sys.executable, "-m", "nqs.cli", "run", str(path), "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp_path)
+    deadline = time.time() + 240
+    step = 0
+    while time.time() < deadline and proc.poll() is None:
+        if archive.exists():
+            try:
+                step = nqs.load(archive).checkpoint_step or 0
+            except nqs.ArchiveError:
+                step = 0
+            if step >= 40:
+                break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    # the killed run left a complete, readable archive at a checkpoint
+    killed = nqs.load(archive, checkpoint=True)
+    assert killed.status == "running"
+    assert killed.checkpoint_step % 20 == 0 and killed.checkpoint_step >= 40
+    assert len(killed.history["step"]) >= killed.checkpoint_step
+    resumed = run(cfg.load(path), resume=True, progress=False, log=lambda s: None)
+    assert resumed.status == "completed"
+    np.testing.assert_array_equal(resumed.history["step"], np.arange(150))
+    # bit-for-bit the same trajectory and result as the uninterrupted run with the same seed
+    np.testing.assert_array_equal(resumed.history["energy"], ref.history["energy"])
+    assert resumed.result["energy"] == ref.result["energy"]
+
+
+def test_extend_a_finished_run(finished, tmp_path):
+    ref, _ = finished
+    short = write_config(tmp_path, "short", n_iter=30, every=10)
+    run(cfg.load(short), progress=False, log=lambda s: None)
+    longer = cfg.load(write_config(tmp_path, "short", n_iter=60, every=10))
+    a = run(longer, resume=True, progress=False, log=lambda s: None)
+    np.testing.assert_array_equal(a.history["step"], np.arange(60))
+    np.testing.assert_array_equal(a.history["energy"][:30], ref.history["energy"][:30])
+    changed = cfg.load(write_config(tmp_path, "short", n_iter=60, every=10))
+    changed.text = changed.text.replace("alpha = 1", "alpha = 2")
+    with pytest.raises(RunError, match=r"\[method\] alpha: archive 1, config 2"):
+        run(changed, resume=True, progress=False, log=lambda s: None)
+
+
+def test_cli_compare_plot_show(finished, tmp_path, capsys):
+    a, _ = finished
+    assert main(["compare", str(a.path)]) == 0
+    out = capsys.readouterr().out
+    assert "rel. error" in out and "V-score" in out and f"{a.result['exact_energy']:.8f}" in out
+    assert main(["compare", str(a.path), "--markdown"]) == 0
+    assert capsys.readouterr().out.startswith("| run |")
+    png = tmp_path / "fig.png"
+    assert main(["plot", str(a.path), "-o", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    assert main(["show", str(a.path)]) == 0
+    assert "checkpoint at step 150" in capsys.readouterr().out
+    bad = tmp_path / "bad.h5"
+    bad.write_text("nope")
+    assert main(["compare", str(bad)]) == 2
+    assert "not a readable HDF5 archive" in capsys.readouterr().err
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "tj(Lx, Ly, n_holes" in out and "rbm_symm" in out and "dmrg" in out
