@@ -8,6 +8,7 @@
 -0.52862...
 """
 
+from .automaton import SectorAutomaton, build_automaton
 from .constraints import Constraint, LinearConstraint, Move
 from .lattice import LinkLattice, SquareLattice
 from .local_spaces import SPIN_HALF, TJ_SITE, Z2_LINK, LocalSpace
@@ -27,10 +28,12 @@ __all__ = [
     "Problem",
     "Reference",
     "SPIN_HALF",
+    "SectorAutomaton",
     "SquareLattice",
     "TJ_SITE",
     "Z2_LINK",
     "available",
+    "build_automaton",
     "get",
     "register",
     "spec",

@@ -134,6 +134,15 @@ class Problem:
             mpo = mpo.add_MPO(pen)
         return mpo
 
+    def automaton(self):
+        """The sector as a :class:`~hamiltonians.automaton.SectorAutomaton` (exact masks for
+        autoregressive sampling in snake order); built once per problem."""
+        if "automaton" not in self._cache:
+            from .automaton import build_automaton
+
+            self._cache["automaton"] = build_automaton(self.constraint)
+        return self._cache["automaton"]
+
     def to_local_ham_2d(self):
         """Local terms for 2D tensor networks (PEPS); see :mod:`hamiltonians.local_ham`."""
         from .local_ham import to_local_ham_2d
