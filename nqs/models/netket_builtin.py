@@ -53,11 +53,11 @@ class JastrowOptions:
 
 
 register_model(
-    ModelSpec("rbm", RBMOptions, _rbm, "metropolis", any_problem, "NetKet restricted Boltzmann machine")
+    ModelSpec("rbm", RBMOptions, _rbm, any_problem, "NetKet restricted Boltzmann machine")
 )
 register_model(
     ModelSpec(
-        "rbm_symm", RBMOptions, _rbm_symm, "metropolis", _periodic_sites,
+        "rbm_symm", RBMOptions, _rbm_symm, _periodic_sites,
         "NetKet translation-symmetric RBM on periodic lattices",
     )
 )
@@ -65,6 +65,6 @@ register_model(
     ModelSpec(
         "jastrow", JastrowOptions,
         lambda p, o: nk.models.Jastrow(param_dtype=_dtype(o.param_dtype)),
-        "metropolis", any_problem, "NetKet two-body Jastrow",
+        any_problem, "NetKet two-body Jastrow",
     )
 )

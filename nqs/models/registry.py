@@ -1,11 +1,15 @@
 """Ansatz registry: the ``model = "..."`` names a VMC run configuration accepts.
 
 Each entry says how to build the flax module for a problem, which options it takes (a dataclass
-whose fields are the documented TOML keys), how it is sampled, and which problems it fits.
+whose fields are the documented TOML keys), how it is sampled, and which problems it fits. Every
+module of :mod:`nqs.models` is imported on the first look-up, so a new ansatz is one new file
+ending in a :func:`register_model` call.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -19,27 +23,45 @@ class ModelSpec:
     """Dataclass of the model's hyperparameters (TOML keys in ``[method]``)."""
     build: Callable[[Problem, Any], Any]
     """``build(problem, options) -> flax module`` acting on NetKet configurations."""
-    sampler: str
-    """``"metropolis"`` (Markov chain) or ``"direct"`` (exact autoregressive sampling)."""
     fits: Callable[[Problem], str | None]
     """``None`` if the model applies to the problem, else the reason it does not."""
     summary: str = ""
+    direct: bool = False
+    """Exact (autoregressive) sampling: no Markov chain, no thermalisation."""
+    make_sampler: Callable[..., Any] | None = None
+    """``make_sampler(problem, hilbert, hamiltonian, vmc_options) -> netket sampler``; ``None``
+    lets VMC choose (exchange moves for spin models, Hamiltonian moves otherwise)."""
 
 
 _MODELS: dict[str, ModelSpec] = {}
+_discovered = False
 
 
 def register_model(spec: ModelSpec) -> None:
-    if spec.name in _MODELS:
+    if spec.name in _MODELS and _MODELS[spec.name] is not spec:
         raise ValueError(f"model {spec.name!r} is already registered")
     _MODELS[spec.name] = spec
 
 
+def _discover() -> None:
+    global _discovered
+    if _discovered:
+        return
+    _discovered = True
+    import nqs.models as pkg
+
+    for info in pkgutil.iter_modules(pkg.__path__):
+        if info.name != "registry":
+            importlib.import_module(f"nqs.models.{info.name}")
+
+
 def model_spec(name: str) -> ModelSpec:
+    _discover()
     return _MODELS[name]
 
 
 def model_names() -> list[str]:
+    _discover()
     return sorted(_MODELS)
 
 
