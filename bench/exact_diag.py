@@ -7,16 +7,14 @@ side in one process. Writes ``bench/results/exact_diag.json`` and prints the tab
 
 from __future__ import annotations
 
-import json
-import platform
 import time
-from datetime import date
-from pathlib import Path
 
 import numpy as np
 import scipy.sparse.linalg as sla
 
 import hamiltonians
+
+import report
 
 PROBLEMS = [
     ("j1j2", dict(Lx=4, Ly=4, J2=0.5)),
@@ -77,18 +75,10 @@ def main() -> None:
         )
         if e2 is not None:
             assert abs(e1 - e2) < 1e-8, (p.label, e1, e2)
-    out = {"machine": f"{platform.node()} ({platform.processor() or platform.machine()}, CPU)", "date": str(date.today()), "rows": rows}
-    path = Path(__file__).parent / "results" / "exact_diag.json"
-    path.parent.mkdir(exist_ok=True)
-    path.write_text(json.dumps(out, indent=1) + "\n")
-    head = f"{'problem':34s} {'states':>9s} {'ours [s]':>9s} {'NetKet [s]':>10s} {'ratio':>6s}  energy"
-    print(head)
-    for r in rows:
-        nk_s = "-" if r["netket_seconds"] is None else f"{r['netket_seconds']:.2f}"
-        ratio = "-" if r["speedup_vs_netket"] is None else f"{r['speedup_vs_netket']:.1f}"
-        print(f"{r['problem']:34s} {r['sector_states']:9d} {r['seconds']:9.2f} {nk_s:>10s} {ratio:>6s}  {r['energy']:.10f}")
-    print(f"wrote {path}")
-
+    report.write(
+        "exact_diag", rows,
+        ["problem", "sector_states", "seconds", "netket_seconds", "speedup_vs_netket", "energy"],
+    )
 
 if __name__ == "__main__":
     main()

@@ -73,6 +73,77 @@ def _site_weights(n_sites: int, d: int) -> np.ndarray | None:
     return np.array([1 << (bits * (n_sites - 1 - s)) for s in range(n_sites)], dtype=np.int64)
 
 
+class BasisAction:
+    """Applies single terms to every configuration of a sorted basis.
+
+    ``act(term)`` returns ``(cols, rows, amps)``: for each basis state ``cols[i]`` with a
+    non-zero image, ``<rows[i]| term |cols[i]> = amps[i]`` (``rows[i] = -1`` when the image lies
+    outside the basis). For diagonal terms ``rows`` is ``cols`` (the same array).
+    """
+
+    def __init__(self, basis: np.ndarray, space: LocalSpace, chunk: int = 1 << 20):
+        self.basis = basis
+        self.space = space
+        self.chunk = chunk
+        self.n_states = len(basis)
+        self._columns = np.asfortranarray(basis)
+        self._index = BasisIndex(basis, space.dim)
+        self._place = _site_weights(basis.shape[1], space.dim)
+        if self._place is not None:
+            # codes change only on the sites a term touches: update them instead of recomputing
+            self._codes = basis.astype(np.int64) @ self._place
+            self._order = np.argsort(self._codes, kind="stable")
+            self._sorted = self._codes[self._order]
+
+    def act(self, term: Term) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        coeff, ops = term
+        factors = site_factors(ops, self.space)
+        everything = np.arange(self.n_states)
+        if not factors:
+            return everything, everything, np.full(self.n_states, float(coeff))
+        # Sites whose map annihilates some local states go first: after them only the few
+        # surviving configurations see the rest (Jordan-Wigner strings, mostly).
+        sites = sorted(factors, key=lambda s: np.all(monomial(factors[s])[1] != 0))
+        maps = [monomial(factors[s]) for s in sites]
+        offdiag = any(not np.array_equal(t, np.arange(self.space.dim)) for t, _ in maps)
+        cols_out, rows_out, amps_out = [], [], []
+        for start in range(0, self.n_states, self.chunk):
+            alive = everything[start : start + self.chunk]
+            amp = np.full(len(alive), coeff)
+            new_local = []
+            for s, (tgt, a) in zip(sites, maps):
+                loc = self._columns[alive, s]
+                amp = amp * a[loc]
+                keep = amp != 0
+                alive, amp, loc = alive[keep], amp[keep], loc[keep]
+                new_local = [v[keep] for v in new_local] + [tgt[loc]]
+            if not offdiag:
+                rows = alive
+            elif self._place is not None:
+                delta = sum(
+                    (nl.astype(np.int64) - self._columns[alive, s]) * self._place[s] for s, nl in zip(sites, new_local)
+                )
+                codes = self._codes[alive] + delta
+                pos = np.minimum(np.searchsorted(self._sorted, codes), self.n_states - 1)
+                rows = np.where(self._sorted[pos] == codes, self._order[pos], -1)
+            else:
+                y = self.basis[alive].copy()
+                y[:, sites] = np.stack(new_local, axis=1)
+                rows = self._index(y)
+            cols_out.append(alive)
+            rows_out.append(rows)
+            amps_out.append(amp)
+        cols = np.concatenate(cols_out)
+        rows = cols if not offdiag else np.concatenate(rows_out)
+        return cols, rows, np.concatenate(amps_out)
+
+    def expectation(self, term: Term, vector: np.ndarray) -> complex:
+        """``<v| term |v>`` for a state given by its amplitudes in the basis."""
+        cols, rows, amps = self.act(term)
+        inside = rows >= 0
+        return complex(np.sum(np.conj(vector[rows[inside]]) * amps[inside] * vector[cols[inside]]))
+
+
 def sparse_hamiltonian(
     terms: Sequence[Term], space: LocalSpace, basis: np.ndarray, chunk: int = 1 << 20
 ) -> sp.csr_matrix:
@@ -80,61 +151,24 @@ def sparse_hamiltonian(
 
     Connections leaving the basis raise ``ValueError``: the terms must conserve the sector.
     """
-    n_states = len(basis)
-    columns = np.asfortranarray(basis)
-    index = BasisIndex(basis, space.dim)
-    place = _site_weights(basis.shape[1], space.dim)
-    if place is not None:
-        # codes change only on the sites a term touches: update them instead of recomputing
-        base_codes = basis.astype(np.int64) @ place
-        code_order = np.argsort(base_codes, kind="stable")
-        sorted_codes = base_codes[code_order]
-    diag = np.zeros(n_states)
-    rows, cols, vals = [], [], []
-    for coeff, ops in terms:
-        factors = site_factors(ops, space)
-        if not factors:
-            diag += coeff
+    action = BasisAction(basis, space, chunk)
+    n = len(basis)
+    diag = np.zeros(n)
+    rows, cols, vals = [np.arange(n)], [np.arange(n)], [diag]
+    for term in terms:
+        c, r, a = action.act(term)
+        if r is c:
+            diag[c] += a  # distinct, sorted states: no repeated indices
             continue
-        # Sites whose map annihilates some local states go first: after them only the few
-        # surviving configurations see the rest (Jordan-Wigner strings, mostly).
-        sites = sorted(factors, key=lambda s: np.all(monomial(factors[s])[1] != 0))
-        maps = [monomial(factors[s]) for s in sites]
-        offdiag = any(not np.array_equal(t, np.arange(space.dim)) for t, _ in maps)
-        for start in range(0, n_states, chunk):
-            alive = np.arange(start, min(start + chunk, n_states))
-            amp = np.full(len(alive), coeff)
-            new_local = []
-            for s, (tgt, a) in zip(sites, maps):
-                loc = columns[alive, s]
-                amp = amp * a[loc]
-                keep = amp != 0
-                alive, amp, loc = alive[keep], amp[keep], loc[keep]
-                new_local = [v[keep] for v in new_local] + [tgt[loc]]
-            if not offdiag:
-                diag[alive] += amp
-                continue
-            if place is not None:
-                delta = sum((nl.astype(np.int64) - columns[alive, s]) * place[s] for s, nl in zip(sites, new_local))
-                codes = base_codes[alive] + delta
-                pos = np.minimum(np.searchsorted(sorted_codes, codes), n_states - 1)
-                j = np.where(sorted_codes[pos] == codes, code_order[pos], -1)
-            else:
-                y = basis[alive].copy()
-                y[:, sites] = np.stack(new_local, axis=1)
-                j = index(y)
-            if np.any(j < 0):
-                raise ValueError(
-                    f"term {coeff} * {ops} connects the sector to states outside it; "
-                    "the Hamiltonian must conserve the constraint"
-                )
-            rows.append(j)
-            cols.append(alive)
-            vals.append(amp)
-    r = np.concatenate(rows + [np.arange(n_states)])
-    c = np.concatenate(cols + [np.arange(n_states)])
-    v = np.concatenate(vals + [diag])
-    return sp.csr_matrix((v, (r, c)), shape=(n_states, n_states))
+        if np.any(r < 0):
+            raise ValueError(
+                f"term {term[0]} * {term[1]} connects the sector to states outside it; "
+                "the Hamiltonian must conserve the constraint"
+            )
+        rows.append(r)
+        cols.append(c)
+        vals.append(a)
+    return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
 
 
 def lowest_eigenvalues(h: sp.spmatrix, k: int = 1, tol: float = 1e-12) -> np.ndarray:

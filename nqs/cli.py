@@ -4,6 +4,7 @@
 ``nqs compare A.h5 B.h5 ... [--markdown]``       table of energies, errors, V-scores, costs
 ``nqs plot A.h5 ... -o FIG.png``                  energy vs step with the exact/reference line
 ``nqs show A.h5``                                 one archive in detail
+``nqs sweep CONFIG.toml --param h=0.1:0.6:11``    independent runs over a grid (processes or Dask)
 ``nqs models``                                    registered Hamiltonians, ansätze and methods
 """
 
@@ -67,6 +68,17 @@ def _cmd_show(args) -> int:
     return 0
 
 
+def _cmd_sweep(args) -> int:
+    from .sweep import sweep, table
+
+    points = sweep(
+        args.config, args.param, workers=args.workers, scheduler=args.scheduler,
+        retries=args.retries, out_dir=args.out,
+    )
+    print(table(points))
+    return 0 if all(p.status == "completed" for p in points) else 1
+
+
 def _cmd_models(args) -> int:
     import hamiltonians
 
@@ -110,6 +122,16 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("show", help="describe one archive")
     s.add_argument("archive", type=Path)
     s.set_defaults(func=_cmd_show)
+
+    sw = sub.add_parser("sweep", help="run a configuration over a parameter grid (process pool or Dask)")
+    sw.add_argument("config", type=Path)
+    sw.add_argument("--param", action="append", default=[], required=True,
+                    help="NAME=START:STOP:NUM or NAME=V1,V2,... (repeat for a grid); NAME may be problem.X or method.Y")
+    sw.add_argument("--workers", type=int, help="local worker processes (default: number of cores)")
+    sw.add_argument("--scheduler", help="Dask scheduler address (e.g. tcp://host:8786) instead of local processes")
+    sw.add_argument("--retries", type=int, default=2, help="retries of a failing point (default 2)")
+    sw.add_argument("--out", type=Path, help="directory of the archives and index.json (default runs/<config>_sweep)")
+    sw.set_defaults(func=_cmd_sweep)
 
     m = sub.add_parser("models", help="list Hamiltonians, ansätze and methods")
     m.set_defaults(func=_cmd_models)

@@ -133,6 +133,9 @@ class OutputOptions:
     """Archive path; default ``runs/<config file stem>.h5``."""
     checkpoint_every: int | None = None
     """Steps between checkpoints (VMC iterations, DMRG sweeps); default chosen by the method."""
+    observables: list[str] = dataclasses.field(default_factory=list)
+    """Observables measured on the final state and stored in ``/result/observables``
+    (``nqs.observables.available(problem)`` lists them)."""
 
     def __post_init__(self):
         if self.checkpoint_every is not None and self.checkpoint_every < 1:
@@ -198,6 +201,16 @@ def loads(text: str, path: Path | None = None) -> RunConfig:
     cls = method_class(kind, where)
     options = cls.parse_options(meth, problem, where=f"{where}: [method] (kind = {kind!r})")
     out = parse_options(OutputOptions, raw.get("output", {}), where=f"{where}: [output]")
+    if out.observables:
+        from .observables import available
+
+        known = available(problem)
+        for name in out.observables:
+            if name not in known:
+                raise ConfigError(
+                    f"{where}: [output] observable {name!r} is not defined for {problem.name}.{suggest(name, known)} "
+                    f"Available: {', '.join(known)}"
+                )
     return RunConfig(text=text, problem=problem, kind=kind, method=cls, options=options, output=out, path=path)
 
 

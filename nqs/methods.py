@@ -81,6 +81,11 @@ class Method(abc.ABC):
     def final_result(self) -> dict[str, Any]:
         """Final estimates: ``energy`` and, where available, ``energy_error``, ``variance``."""
 
+    def measure(self, names: list[str]) -> dict[str, dict[str, Any]]:
+        """Observables of the final state, ``{name: {"mean": array[, "error": array]}}``
+        (:mod:`nqs.observables`). Called after :meth:`final_result`."""
+        raise NotImplementedError(f"method {self.kind!r} cannot measure observables yet")
+
 
 def _entry_points() -> dict[str, metadata.EntryPoint]:
     return {ep.name: ep for ep in metadata.entry_points(group="nqs.methods")}

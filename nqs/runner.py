@@ -221,6 +221,9 @@ def run(
     try:
         method.run(start, recorder)
         final = method.final_result()
+        if config.output.observables:
+            log(f"measuring {', '.join(config.output.observables)}")
+            final["observables"] = method.measure(list(config.output.observables))
     except BaseException as err:
         recorder.close()
         # Keep the last checkpoint and its history; only the status changes.

@@ -30,7 +30,10 @@ from .models import model_names, model_spec
 
 @dataclass
 class VMCOptions:
-    """``[method]`` keys of ``kind = "vmc"`` (model hyperparameters go in the same table)."""
+    """``[method]`` keys of ``kind = "vmc"`` (model hyperparameters go in the same table).
+
+    The defaults below are the global ones; a model overrides some of them through the class
+    attribute ``vmc_defaults`` of its options dataclass, documented there."""
 
     model: str = "rbm"
     """Ansatz name, see ``nqs models``."""
@@ -126,6 +129,9 @@ class VMC(Method):
                     f"VMC keys: {', '.join(sorted(vmc_keys))}; model {model!r} keys: "
                     f"{', '.join(sorted(model_keys)) or 'none'}"
                 )
+        # a model's options may carry its own VMC defaults (``vmc_defaults``: samples, schedules);
+        # keys written in the table win
+        table = {**getattr(spec.options, "vmc_defaults", {}), **table}
         options = parse_options(VMCOptions, table, where, ignore={"kind"} | model_keys)
         model_table = {k: v for k, v in table.items() if k in model_keys and k not in vmc_keys}
         try:
@@ -141,6 +147,10 @@ class VMC(Method):
         reason = spec.fits(problem)
         if reason:
             raise ConfigError(f"{where}: model {options.model!r} does not fit problem {problem.name!r}: {reason}")
+        if spec.check is not None:
+            reason = spec.check(problem, options.model_options or spec.options())
+            if reason:
+                raise ConfigError(f"{where}: model {options.model!r}: {reason}")
         if options.sampler == "exchange" and spec_graph_missing(problem):
             raise ConfigError(
                 f"{where}: sampler 'exchange' needs a spin model with fixed total S^z; use 'hamiltonian' for {problem.name!r}"
@@ -225,6 +235,7 @@ class VMC(Method):
             self.sampler, self.model, variables=self.state.variables, n_samples=n,
             sampler_seed=o.seed + 7919, chunk_size=o.chunk_size, **kwargs,
         )
+        self._estimator = estimator
         stats = estimator.expect(self.hamiltonian)
         return {
             "energy": float(np.real(stats.mean)),
@@ -233,6 +244,12 @@ class VMC(Method):
             "r_hat": float(stats.R_hat) if np.isfinite(stats.R_hat) else None,
             "n_samples_final": n,
         }
+
+
+    def measure(self, names: list[str]) -> dict[str, dict[str, Any]]:
+        from .observables import measure_vstate
+
+        return measure_vstate(self.problem, self._estimator, names)
 
 
 def spec_graph_missing(problem: Problem) -> bool:

@@ -4,7 +4,30 @@ The MPO is ``problem.to_mpo()`` in snake order with the sector penalty ``mu P`` 
 sector, 0 on it), so DMRG works in the same symmetry sector as VMC and exact diagonalisation; the
 final result reports ``<P>`` (``sector_penalty``) to show it. One step of the run is one sweep; the
 bond dimension follows ``bond_dims`` (last value repeated). The largest discarded weight of each
-sweep is recorded as its truncation error. The MPS tensors are the checkpoint.
+sweep (sum of the squared singular values cut at one bond, maximised over the bonds of the sweep)
+is recorded as its truncation error ``eps``. The MPS tensors are the checkpoint.
+
+Convergence, by energy and truncation error: the run stops after sweep ``k`` when
+
+* (energy) ``|E_k - E_{k-1}| / N < tol``, and
+* (truncation) ``eps_k < truncation_tol`` -- the bond dimension no longer limits the state, so the
+  rest of the schedule is skipped -- or sweeps ``k-1`` and ``k`` both ran at the final bond
+  dimension of the schedule, which cannot grow further.
+
+The result's ``converged`` is true when the energy criterion and ``eps_k < truncation_tol`` hold
+at the end; a run stopped at the final bond dimension with a larger ``eps`` is energy-converged
+at that bond dimension only, and its extrapolation says how far it is from the limit.
+
+Extrapolation in the truncation error: for each bond dimension of the schedule the energy and
+``eps`` of the *last* sweep at that bond dimension form a point (repeat a bond dimension in
+``bond_dims`` to converge the sweeps at it). The last ``extrapolation_points`` points are fitted
+by ``E(eps) = E_0 + a eps`` (least squares), the asymptotic law of two-site DMRG for small
+discarded weight; ``E_0`` is ``energy_extrapolated``. Its uncertainty adds in quadrature the
+fit's standard error of ``E_0`` (three or more points) and a fifth of the extrapolation distance
+``|E_0 - E_last|`` (``E_last`` the point with the smallest ``eps``), since the linear law holds
+only asymptotically. The sweep energies include ``mu <P>``, which vanishes in the sector (see
+``sector_penalty``); the points are stored in the result as ``extrapolation_bond_dims``,
+``extrapolation_energies`` and ``extrapolation_truncation_errors``.
 """
 
 from __future__ import annotations
@@ -32,8 +55,14 @@ class DMRGOptions:
     max_sweeps: int = 20
     """Upper limit on sweeps (steps of the run)."""
     tol: float = 1e-9
-    """Stop when the energy per site changes by less than this between two sweeps at the
-    final bond dimension."""
+    """Energy criterion: largest change of the energy per site between two consecutive sweeps
+    (see the module docstring for the full stopping rule)."""
+    truncation_tol: float = 1e-8
+    """Truncation criterion: the discarded weight of a sweep below which its bond dimension
+    counts as not limiting; the schedule's larger bond dimensions are then skipped."""
+    extrapolation_points: int = 3
+    """Number of bond dimensions (the largest run) whose last-sweep energies enter the linear
+    extrapolation in the truncation error; at least 2."""
     penalty: float | str = "auto"
     """Strength of the sector penalty; "auto" uses ``problem.penalty_scale()``, 0 disables it."""
     seed: int = 0
@@ -52,6 +81,10 @@ class DMRGOptions:
             raise ValueError(f"penalty must be >= 0, got {self.penalty}")
         if self.cutoff < 0 or self.tol <= 0:
             raise ValueError("cutoff must be >= 0 and tol > 0")
+        if not self.truncation_tol > 0:
+            raise ValueError(f"truncation_tol must be > 0, got {self.truncation_tol}")
+        if self.extrapolation_points < 2:
+            raise ValueError(f"extrapolation_points must be >= 2, got {self.extrapolation_points}")
 
 
 class _MaxError(dict):
@@ -81,13 +114,44 @@ def mps_arrays(mps: qtn.MatrixProductState) -> list[np.ndarray]:
     return out
 
 
+def extrapolate_in_truncation(truncation_errors: Any, energies: Any) -> tuple[float, float]:
+    """Energy at zero truncation error from ``(eps_i, E_i)`` points, with its uncertainty.
+
+    Least-squares fit ``E = E_0 + a eps`` (two-site DMRG's asymptotic law for small discarded
+    weight ``eps``). The uncertainty adds in quadrature the standard error of ``E_0`` from the
+    fit residuals (three or more points) and ``|E_0 - E_last| / 5``, ``E_last`` the energy of the
+    point with the smallest ``eps``: the linear law holds only asymptotically, so the distance
+    extrapolated is itself a measure of the model error.
+
+    Raises:
+        ValueError: fewer than two points with distinct truncation errors.
+    """
+    eps = np.asarray(truncation_errors, dtype=float)
+    e = np.asarray(energies, dtype=float)
+    if eps.shape != e.shape or eps.ndim != 1:
+        raise ValueError("truncation_errors and energies must be 1D arrays of equal length")
+    if len(np.unique(eps)) < 2:
+        raise ValueError(f"need two points with distinct truncation errors to extrapolate, got eps = {eps}")
+    n = len(eps)
+    design = np.stack([np.ones(n), eps], axis=1)
+    (e0, slope), *_ = np.linalg.lstsq(design, e, rcond=None)
+    fit_se = 0.0
+    if n >= 3:
+        resid = e - (e0 + slope * eps)
+        s2 = float(resid @ resid) / (n - 2)
+        sxx = float(((eps - eps.mean()) ** 2).sum())
+        fit_se = float(np.sqrt(s2 * (1.0 / n + eps.mean() ** 2 / sxx)))
+    e_last = float(e[np.argmin(eps)])
+    return float(e0), float(np.hypot(fit_se, abs(e0 - e_last) / 5.0))
+
+
 class DMRG(Method):
     """Two-site DMRG with a bond-dimension schedule."""
 
     kind = "dmrg"
     Options = DMRGOptions
     default_checkpoint_every = 1
-    resumable_keys = frozenset({"max_sweeps", "tol"})
+    resumable_keys = frozenset({"max_sweeps", "tol", "truncation_tol", "extrapolation_points"})
 
     def __init__(self, problem: Problem, options: DMRGOptions):
         super().__init__(problem, options)
@@ -100,6 +164,10 @@ class DMRG(Method):
             seed=options.seed, dtype="float64",
         )
         self.energies: list[float] = []
+        self.truncation_errors: list[float] = []
+        # bond dimension of the schedule -> (energy, eps) of the last sweep run at it
+        self.points: dict[int, tuple[float, float]] = {}
+        self.converged = False
 
     @property
     def total_steps(self) -> int:
@@ -136,37 +204,69 @@ class DMRG(Method):
                     info=info,
                 )
             energy = float(np.real(energy))
+            eps = info.max_error**2
             self.energies.append(energy)
+            self.truncation_errors.append(eps)
+            self.points[self.bond_dim(sweep)] = (energy, eps)
             self.mps = dmrg.state
             recorder.record(
                 sweep,
                 {
                     "energy": energy,
                     "bond_dim": float(self.mps.max_bond()),
-                    "truncation_error": info.max_error**2,
+                    "truncation_error": eps,
                     "sweep_seconds": time.perf_counter() - t0,
                 },
             )
-            converged = (
-                len(self.energies) >= 2
-                and sweep + 1 >= len(o.bond_dims)
-                and abs(self.energies[-1] - self.energies[-2]) / n < o.tol
-            )
-            if recorder.checkpoint_due(sweep) or converged or sweep == o.max_sweeps - 1:
+            stop = self._stop_after(sweep)
+            if recorder.checkpoint_due(sweep) or stop or sweep == o.max_sweeps - 1:
                 recorder.checkpoint(sweep + 1, self.state_dict())
-            if converged:
+            if stop:
                 break
+
+    def _stop_after(self, sweep: int) -> bool:
+        """The stopping rule of the module docstring; sets :attr:`converged`."""
+        o = self.options
+        if len(self.energies) < 2:
+            self.converged = False
+            return False
+        energy_ok = abs(self.energies[-1] - self.energies[-2]) / self.problem.n_sites < o.tol
+        truncation_ok = self.truncation_errors[-1] < o.truncation_tol
+        self.converged = energy_ok and truncation_ok
+        at_final_bond_dim = sweep >= len(o.bond_dims)  # sweeps sweep-1 and sweep both at the last value
+        return energy_ok and (truncation_ok or at_final_bond_dim)
 
     def state_dict(self) -> dict[str, Any]:
         return {
             "mps": {str(i): a for i, a in enumerate(mps_arrays(self.mps))},
             "energies": np.asarray(self.energies, dtype=float),
+            "truncation_errors": np.asarray(self.truncation_errors, dtype=float),
+            "points": {
+                "bond_dim": np.asarray(list(self.points), dtype=np.int64),
+                "energy": np.asarray([e for e, _ in self.points.values()], dtype=float),
+                "truncation_error": np.asarray([t for _, t in self.points.values()], dtype=float),
+            },
+            "converged": bool(self.converged),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         arrays = [np.asarray(state["mps"][str(i)]) for i in range(len(state["mps"]))]
         self.mps = qtn.MatrixProductState(arrays, shape="lrp")
         self.energies = [float(e) for e in np.atleast_1d(state["energies"])]
+        self.truncation_errors = [float(t) for t in np.atleast_1d(state["truncation_errors"])]
+        pts = state["points"]
+        self.points = {
+            int(b): (float(e), float(t))
+            for b, e, t in zip(
+                np.atleast_1d(pts["bond_dim"]), np.atleast_1d(pts["energy"]), np.atleast_1d(pts["truncation_error"])
+            )
+        }
+        self.converged = bool(state["converged"])
+
+    def measure(self, names: list[str]) -> dict[str, dict[str, Any]]:
+        from nqs.observables import measure_mps
+
+        return {k: {"mean": v} for k, v in measure_mps(self.problem, self.mps, names).items()}
 
     def final_result(self) -> dict[str, Any]:
         mps = self.mps
@@ -174,9 +274,20 @@ class DMRG(Method):
         bare = self.problem.to_mpo(penalty=0)
         energy = float(np.real(qtn.expec_TN_1D(mps.H, bare, mps))) / norm
         penalty = float(np.real(qtn.expec_TN_1D(mps.H, self.problem.to_mpo(penalty=1.0), mps))) / norm - energy
-        return {
+        out: dict[str, Any] = {
             "energy": energy,
             "sector_penalty": penalty,
             "bond_dim": int(mps.max_bond()),
             "sweeps": len(self.energies),
+            "converged": bool(self.converged),
+            "truncation_error": self.truncation_errors[-1] if self.truncation_errors else float("nan"),
+            "extrapolation_bond_dims": np.asarray(list(self.points), dtype=np.int64),
+            "extrapolation_energies": np.asarray([e for e, _ in self.points.values()]),
+            "extrapolation_truncation_errors": np.asarray([t for _, t in self.points.values()]),
         }
+        last = list(self.points.values())[-self.options.extrapolation_points :]
+        if len({t for _, t in last}) >= 2:
+            e0, err = extrapolate_in_truncation([t for _, t in last], [e for e, _ in last])
+            out["energy_extrapolated"] = e0
+            out["energy_extrapolated_error"] = err
+        return out

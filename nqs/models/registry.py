@@ -31,6 +31,9 @@ class ModelSpec:
     make_sampler: Callable[..., Any] | None = None
     """``make_sampler(problem, hilbert, hamiltonian, vmc_options) -> netket sampler``; ``None``
     lets VMC choose (exchange moves for spin models, Hamiltonian moves otherwise)."""
+    check: Callable[[Problem, Any], str | None] | None = None
+    """``check(problem, options)``: ``None`` if the hyperparameters suit the problem (e.g. patch
+    sizes that tile the lattice), else what to change; called when the configuration is parsed."""
 
 
 _MODELS: dict[str, ModelSpec] = {}

@@ -1,0 +1,56 @@
+"""Shared output of the benchmarks: ``bench/results/NAME.json`` as
+``{"machine": ..., "date": ..., "rows": [...]}`` and the same rows printed as a table."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def machine() -> str:
+    """Host, CPU and core count, plus the JAX devices when JAX is loaded."""
+    desc = f"{platform.node()} ({platform.machine()}, {os.cpu_count()} cores)"
+    try:
+        import jax
+
+        desc += f", jax devices: {', '.join(sorted({d.platform for d in jax.devices()}))}"
+    except ImportError:
+        pass
+    return desc
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.4g}" if abs(v) < 1e5 else f"{v:.3e}"
+    return str(v)
+
+
+def table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
+    """Plain-text table of ``rows`` (all keys of the first row unless ``columns``)."""
+    columns = columns or list(rows[0])
+    cells = [[_cell(r.get(c)) for c in columns] for r in rows]
+    width = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(columns, width)), "  ".join("-" * w for w in width)]
+    lines += ["  ".join(v.rjust(w) for v, w in zip(row, width)) for row in cells]
+    return "\n".join(lines)
+
+
+def write(name: str, rows: list[dict[str, Any]], columns: list[str] | None = None, **extra: Any) -> Path:
+    """Write ``results/NAME.json`` (atomically) and print the table; returns the path."""
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    data = {"machine": machine(), "date": str(date.today()), **extra, "rows": rows}
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=1, default=float) + "\n")
+    os.replace(tmp, path)
+    print(table(rows, columns))
+    print(f"wrote {path}")
+    return path
