@@ -145,6 +145,30 @@ def extrapolate_in_truncation(truncation_errors: Any, energies: Any) -> tuple[fl
     return float(e0), float(np.hypot(fit_se, abs(e0 - e_last) / 5.0))
 
 
+def initial_mps(problem: Problem, bond_dim: int, seed: int) -> qtn.MatrixProductState:
+    """The starting MPS: random, plus for Gauss-law sectors their reference configuration.
+
+    Not an in-sector product state alone: two-site updates cannot leave a product state when the
+    Hamiltonian moves four sites at once (gauge plaquettes), so a random MPS of ``bond_dim`` is
+    always present; the penalty drives the state into the sector within the first sweeps. On a
+    torus the plaquette terms conserve the electric winding numbers, and a purely random start
+    can settle in a state above the ground state; the reference configuration (no strings beyond
+    those the charges need) with amplitude 1 against ``1e-2`` of random state seeds the
+    reference's winding sector. On Z2 3x3 at ``h = 0.4`` this brings the default run from 0.43
+    to 0.13 above ED, still not to it (see the xfail in tests/tensornets/test_dmrg.py).
+    """
+    rand = qtn.MPS_rand_state(
+        problem.n_sites, bond_dim=bond_dim, phys_dim=problem.local_space.dim, seed=seed, dtype="float64"
+    )
+    ref = problem.constraint.reference
+    if problem.constraint.kind != "gauss_law" or ref is None:
+        return rand
+    product = qtn.MPS_product_state([np.eye(problem.local_space.dim)[int(v)] for v in ref])
+    mps = product.add_MPS(rand * 1e-2)
+    mps.normalize()
+    return mps
+
+
 class DMRG(Method):
     """Two-site DMRG with a bond-dimension schedule."""
 
@@ -156,13 +180,7 @@ class DMRG(Method):
     def __init__(self, problem: Problem, options: DMRGOptions):
         super().__init__(problem, options)
         self.mpo = problem.to_mpo(penalty=options.penalty)
-        # A random MPS, not an in-sector product state: two-site updates cannot leave a product
-        # state when the Hamiltonian moves four sites at once (gauge plaquettes); the penalty
-        # drives the state into the sector within the first sweeps.
-        self.mps = qtn.MPS_rand_state(
-            problem.n_sites, bond_dim=min(options.bond_dims[0], 8), phys_dim=problem.local_space.dim,
-            seed=options.seed, dtype="float64",
-        )
+        self.mps = initial_mps(problem, min(options.bond_dims[0], 8), options.seed)
         self.energies: list[float] = []
         self.truncation_errors: list[float] = []
         # bond dimension of the schedule -> (energy, eps) of the last sweep run at it

@@ -75,3 +75,81 @@ def test_dmrg_state_round_trips():
     m2 = DMRG(p, DMRGOptions(bond_dims=[4]))
     m2.load_state_dict(state)
     assert abs(m2.mps.H @ m.mps) == pytest.approx(1.0)
+
+
+class _Quiet:
+    def record(self, step, values):
+        pass
+
+    def checkpoint_due(self, step):
+        return False
+
+    def checkpoint(self, next_step, state):
+        pass
+
+
+def dmrg_defaults(problem, **options):
+    """Final result of DMRG with the default options except ``options``."""
+    m = DMRG(problem, DMRGOptions(**options))
+    m.run(0, _Quiet())
+    return m.final_result()
+
+
+# The defaults must reach ED on up to ~20 sites without extra keys: 1e-6 is the brief's target,
+# far above the 1e-10 cutoff and the converged truncation of these sizes.
+@pytest.mark.parametrize(
+    "name, params",
+    [
+        ("z2_gauge", dict(Lx=2, Ly=2, h=0.4)),
+        ("tj", dict(Lx=2, Ly=3, n_holes=2, pbc=False)),
+        pytest.param(
+            "z2_gauge", dict(Lx=3, Ly=3, h=0.4),
+            marks=[
+                pytest.mark.slow,
+                # measured: -10.1042 against ED -10.2386 (random start: -9.8122); the plaquette
+                # moves conserve winding and the two-site sweeps do not reach the ground state
+                pytest.mark.xfail(strict=True, reason="DMRG defaults stop 0.13 above ED on Z2 3x3"),
+            ],
+        ),
+        pytest.param("j1j2", dict(Lx=4, Ly=4, J2=0.5, pbc=True), marks=pytest.mark.slow),
+    ],
+    ids=["z2-2x2", "tj-2x3-2holes", "z2-3x3", "j1j2-4x4-J2=0.5-periodic"],
+)
+def test_dmrg_defaults_reach_ed(name, params):
+    p = hamiltonians.get(name, **params)
+    r = dmrg_defaults(p)
+    exact = p.exact()
+    assert r["energy"] == pytest.approx(exact, abs=1e-6)
+    assert r["sector_penalty"] == pytest.approx(0.0, abs=1e-8)
+    if "energy_extrapolated" in r:
+        # the extrapolation must agree with ED within its own stated uncertainty
+        assert abs(r["energy_extrapolated"] - exact) <= 3 * r["energy_extrapolated_error"] + 1e-8
+
+
+def test_gauss_law_penalty_selects_the_charged_sector():
+    # Two static charges cost energy: the charge-free sector lies 0.44 lower (ED of both). With
+    # the penalty DMRG must stay with the charges; without it, it finds the charge-free state,
+    # whose <P> counts the two vertices where Gauss's law with charges fails.
+    charged = hamiltonians.get("z2_gauge", Lx=2, Ly=2, h=0.4, charges=[[0, 0], [1, 1]])
+    free = hamiltonians.get("z2_gauge", Lx=2, Ly=2, h=0.4)
+    assert free.exact() < charged.exact() - 0.1
+    with_penalty = dmrg_defaults(charged)
+    assert with_penalty["energy"] == pytest.approx(charged.exact(), abs=1e-8)
+    assert with_penalty["sector_penalty"] == pytest.approx(0.0, abs=1e-8)
+    without = dmrg_defaults(charged, penalty=0.0)
+    assert without["energy"] == pytest.approx(free.exact(), abs=1e-8)
+    assert without["sector_penalty"] == pytest.approx(2.0, abs=1e-6)
+
+
+@pytest.mark.slow
+def test_truncation_extrapolation_brackets_ed():
+    # 4x4 J1-J2 at chi <= 48 is truncated (asserted below); two sweeps per bond dimension, the
+    # last three points extrapolated linearly in eps must land on ED within the stated error and
+    # closer to it than the best point.
+    p = hamiltonians.get("j1j2", Lx=4, Ly=4, J2=0.5, pbc=True)
+    r = dmrg_defaults(p, bond_dims=[16, 16, 24, 24, 32, 32, 48, 48], max_sweeps=8, tol=1e-12)
+    exact = p.exact()
+    e_last = r["extrapolation_energies"][-1]
+    assert r["extrapolation_truncation_errors"][-1] > 1e-7
+    assert abs(r["energy_extrapolated"] - exact) <= 3 * r["energy_extrapolated_error"]
+    assert abs(r["energy_extrapolated"] - exact) < abs(e_last - exact)

@@ -1,0 +1,68 @@
+"""Accuracy within a wall-clock budget: J1-J2 6x6 periodic at J2 = 0.5 (reference -0.503810 per
+site, hamiltonians/data/reference_energies.json) with the ViT and the autoregressive Transformer
+at their default options (target: relative error below 2e-3 within one hour on 2 CPU cores).
+
+Each model runs through the real run path in chunks of ``--chunk`` iterations, resuming its
+archive (``n_iter`` is resumable) until the budget is spent; the row is the final estimate of the
+last chunk (``relative_error`` against the reference, V-score, parameters, wall time).
+
+    python bench/j1j2_6x6.py [--budget 3600] [--models vit transformer] [--chunk 50]
+
+Writes ``bench/results/j1j2_6x6.json`` and prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from nqs.config import loads
+from nqs.runner import run
+
+import report
+
+PROBLEM = "[problem]\nname = 'j1j2'\nLx = 6\nLy = 6\nJ2 = 0.5\n"
+
+
+def train(model: str, budget: float, chunk: int, seed: int, workdir: Path) -> dict:
+    archive = workdir / f"j1j2_6x6_{model}.h5"
+    n_iter, resume, a = chunk, False, None
+    while True:
+        text = (
+            f"{PROBLEM}\n[method]\nkind = 'vmc'\nmodel = '{model}'\nn_iter = {n_iter}\nseed = {seed}\n\n"
+            f"[output]\narchive = '{archive}'\ncheckpoint_every = {chunk}\n"
+        )
+        a = run(loads(text), resume=resume, overwrite=not resume, progress=False, log=lambda s: None)
+        print(f"{model}: {n_iter} iterations, {a.result['wall_time']:.0f} s, "
+              f"rel. error {a.result.get('relative_error', float('nan')):.2e}", flush=True)
+        if a.result["wall_time"] >= budget:
+            break
+        n_iter, resume = n_iter + chunk, True
+    r = a.result
+    return {
+        "model": model,
+        "n_iter": n_iter,
+        "energy_per_site": r["energy"] / a.n_sites,
+        "energy_error_per_site": r.get("energy_error", float("nan")) / a.n_sites,
+        "relative_error": r.get("relative_error"),
+        "v_score": r.get("v_score"),
+        "n_parameters": r.get("n_parameters"),
+        "wall_seconds": round(r["wall_time"], 1),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--budget", type=float, default=3600.0, help="wall seconds per model (default 3600)")
+    ap.add_argument("--models", nargs="+", default=["vit", "transformer"])
+    ap.add_argument("--chunk", type=int, default=50)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--workdir", type=Path, default=Path("runs/bench"))
+    args = ap.parse_args()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    rows = [train(m, args.budget, args.chunk, args.seed, args.workdir) for m in args.models]
+    report.write("j1j2_6x6", rows, budget_seconds=args.budget, reference_per_site=-0.50381)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+"""Shared layers for autoregressive ansätze: causal self-attention with a key/value cache, MLP
+and pre-norm Transformer blocks.
+
+Every layer has two entry points that compute the same function:
+
+* ``__call__(h)`` on a whole sequence ``h`` of shape ``(batch, length, d_model)`` with a causal
+  mask (position ``k`` sees positions ``<= k``): teacher forcing, used to evaluate ``log psi``;
+* ``step(h_k, k)`` on one position, ``h_k`` of shape ``(batch, d_model)``, at position ``k`` (an
+  integer, may be traced): writes this position's key and value into the ``"cache"`` collection
+  (arrays ``(batch, n_heads, length, head_dim)``) and attends to the cached positions ``<= k``.
+  Calling ``step`` for ``k = 0, 1, ..., length - 1`` in order reproduces ``__call__`` position by
+  position at one position's cost per call. Entries of the cache at positions ``> k`` are never
+  read, so a new sequence starts by calling ``step`` at ``k = 0`` without clearing the cache.
+
+The cache is created on the first ``step`` call made with ``mutable=["cache"]`` (its batch size
+is that call's); it is not part of the parameters.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def _dense(features: int, dtype: Any, name: str | None = None, scale: float = 1.0, use_bias: bool = True) -> nn.Dense:
+    init = nn.initializers.variance_scaling(scale, "fan_in", "truncated_normal")
+    return nn.Dense(features, use_bias=use_bias, param_dtype=dtype, dtype=dtype, kernel_init=init, name=name)
+
+
+def cached(module: nn.Module, name: str, shape: tuple[int, ...], dtype: Any) -> jax.Array:
+    """The ``"cache"`` variable ``name`` of ``module``, or zeros of ``shape`` if it does not exist
+    yet (the cache is created by the first step call; its contents before ``k = 0`` are unused)."""
+    if module.has_variable("cache", name):
+        return module.get_variable("cache", name)
+    return jnp.zeros(shape, dtype)
+
+
+class CausalSelfAttention(nn.Module):
+    """Multi-head causal self-attention (softmax over earlier positions and the current one)."""
+
+    d_model: int
+    """Width of the residual stream."""
+    n_heads: int
+    """Number of heads; ``d_model`` must be a multiple of it."""
+    length: int
+    """Sequence length (size of the key/value cache)."""
+    param_dtype: Any = np.float64
+    """Dtype of weights and activations."""
+
+    def setup(self):
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model ({self.d_model}) must be a multiple of n_heads ({self.n_heads})")
+        self.qkv = _dense(3 * self.d_model, self.param_dtype, name="qkv")
+        self.out = _dense(self.d_model, self.param_dtype, name="out")
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.n_heads
+
+    def _split(self, h: jax.Array):
+        """Queries, keys, values ``(..., n_heads, head_dim)``."""
+        q, k, v = jnp.split(self.qkv(h), 3, axis=-1)
+        shape = h.shape[:-1] + (self.n_heads, self.head_dim)
+        return q.reshape(shape), k.reshape(shape), v.reshape(shape)
+
+    def __call__(self, h: jax.Array) -> jax.Array:
+        """``h``: ``(batch, length, d_model)`` -> same shape, position ``k`` attending to ``<= k``."""
+        # head-major (batch, heads, length, head_dim): XLA's batched matmuls are much faster on
+        # CPU with the batch axes leading than with einsum's transposes inside
+        q, k, v = (jnp.swapaxes(t, 1, 2) for t in self._split(h))
+        scores = q @ jnp.swapaxes(k, -1, -2) / np.sqrt(self.head_dim)
+        n = h.shape[-2]
+        causal = np.tril(np.ones((n, n), dtype=bool))
+        att = jax.nn.softmax(jnp.where(causal, scores, -jnp.inf), axis=-1)
+        y = jnp.swapaxes(att @ v, 1, 2)
+        return self.out(y.reshape(h.shape[:-1] + (self.d_model,)))
+
+    def step(self, h: jax.Array, position: jax.Array | int) -> jax.Array:
+        """One position: ``h`` ``(batch, d_model)`` at ``position``; updates the key/value cache
+        (``keys``, ``values``: ``(batch, n_heads, length, head_dim)``)."""
+        q, k, v = self._split(h)
+        batch = h.shape[0]
+        shape = (batch, self.n_heads, self.length, self.head_dim)
+        keys = jax.lax.dynamic_update_slice_in_dim(cached(self, "keys", shape, k.dtype), k[:, :, None], position, axis=2)
+        values = jax.lax.dynamic_update_slice_in_dim(cached(self, "values", shape, v.dtype), v[:, :, None], position, axis=2)
+        self.put_variable("cache", "keys", keys)
+        self.put_variable("cache", "values", values)
+        scores = (keys @ q[..., None])[..., 0] / np.sqrt(self.head_dim)  # (batch, heads, length)
+        # positions after the current one hold stale entries of an earlier sequence: never read them
+        visible = jnp.arange(self.length) <= position
+        att = jax.nn.softmax(jnp.where(visible, scores, -jnp.inf), axis=-1)
+        y = (att[:, :, None, :] @ values)[:, :, 0]
+        return self.out(y.reshape(batch, self.d_model))
+
+
+class MLP(nn.Module):
+    """Position-wise two-layer perceptron ``W2 gelu(W1 h + b1) + b2``."""
+
+    d_model: int
+    """Input and output width."""
+    hidden: int
+    """Hidden width."""
+    param_dtype: Any = np.float64
+    """Dtype of weights and activations."""
+
+    @nn.compact
+    def __call__(self, h: jax.Array) -> jax.Array:
+        h = _dense(self.hidden, self.param_dtype, name="up")(h)
+        h = nn.gelu(h)
+        return _dense(self.d_model, self.param_dtype, name="down")(h)
+
+
+class TransformerBlock(nn.Module):
+    """Pre-norm decoder block: ``h + Att(LN(h))``, then ``h + MLP(LN(h))``."""
+
+    d_model: int
+    """Width of the residual stream."""
+    n_heads: int
+    """Attention heads."""
+    length: int
+    """Sequence length (size of the key/value cache)."""
+    mlp_ratio: int = 2
+    """MLP hidden width as a multiple of ``d_model``."""
+    param_dtype: Any = np.float64
+    """Dtype of weights and activations."""
+
+    def setup(self):
+        self.norm_att = nn.LayerNorm(param_dtype=self.param_dtype, dtype=self.param_dtype)
+        self.attention = CausalSelfAttention(self.d_model, self.n_heads, self.length, self.param_dtype)
+        self.norm_mlp = nn.LayerNorm(param_dtype=self.param_dtype, dtype=self.param_dtype)
+        self.mlp = MLP(self.d_model, self.mlp_ratio * self.d_model, self.param_dtype)
+
+    def __call__(self, h: jax.Array) -> jax.Array:
+        """Whole sequence ``(batch, length, d_model)``, causal."""
+        h = h + self.attention(self.norm_att(h))
+        return h + self.mlp(self.norm_mlp(h))
+
+    def step(self, h: jax.Array, position: jax.Array | int) -> jax.Array:
+        """One position ``(batch, d_model)``, with the attention's key/value cache."""
+        h = h + self.attention.step(self.norm_att(h), position)
+        return h + self.mlp(self.norm_mlp(h))

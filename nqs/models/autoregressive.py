@@ -1,0 +1,275 @@
+"""Protocol shared by the constrained autoregressive ansätze (Transformer, RNN, ANTN).
+
+An autoregressive (AR) model writes the wavefunction of a configuration ``a = (a_0 .. a_{N-1})``
+of *local basis indices* in snake order (:mod:`hamiltonians.lattice`) as
+
+    log psi(a) = 1/2 sum_k log p_k(a_k | a_<k) + i sum_k phi_k(a_k | a_<k),
+
+with conditionals ``p_k`` that are **masked by the problem's sector automaton**
+(:meth:`hamiltonians.Problem.automaton`, ``padded()``) and renormalised over the local states
+that keep the prefix completable. Because the automaton has no dead ends, ``sum_a |psi(a)|^2 =
+1`` exactly over the sector (total S^z, t-J electron numbers without double occupancy, Gauss's
+law), every configuration outside it has ``psi = 0``, and exact independent samples are drawn
+site by site (:class:`nqs.sampling.direct_sampler.ConstrainedDirectSampler`). The phases
+``phi_k`` are real outputs of the network; their sum over sites is an arbitrary real function of
+the configuration (``phi_{N-1}`` sees the whole prefix), so any sign structure, frustrated or
+fermionic, is representable. An optional fixed ``phase_prior[k, a]`` (e.g. the Marshall sign,
+:func:`sign_prior`) is added to ``phi_k``.
+
+Protocol (subclass :class:`ConstrainedAR`, a ``flax.linen`` module using ``setup``):
+
+=========================================  ==================================================
+what a subclass implements                 shapes (``B`` batch, ``N`` sites, ``d`` local dim)
+=========================================  ==================================================
+``raw_conditionals(a)``                    ``a`` int ``(B, N)`` -> ``(logits, phases)``, each
+                                           ``(B, N, d)``; entry ``[:, k]`` may depend on
+                                           ``a[:, :k]`` only (teacher forcing, one pass)
+``raw_step(a_prev, k)``                    ``a_prev`` int ``(B,)`` (the local state drawn at
+                                           site ``k - 1``; ignored at ``k = 0``), ``k`` int
+                                           scalar (may be traced) -> ``(logits, phases)``, each
+                                           ``(B, d)``, equal to ``raw_conditionals(a)[:, k]``
+                                           when called for ``k = 0, 1, ...`` in order; keeps
+                                           what it needs of the prefix in the ``"cache"``
+                                           collection (keys/values, hidden states) and starts a
+                                           new sequence at ``k = 0`` whatever the cache holds
+=========================================  ==================================================
+
+What the base class provides on top (do not override):
+
+* ``__call__(x)``: NetKet configurations ``(..., n_netket)`` -> ``log psi`` complex ``(...)``;
+  the configurations are converted to local indices inside, in JAX
+  (:func:`configs_to_local`), for the ``spin_half``, ``z2_link`` and ``tj_site`` spaces.
+* ``log_psi_local(a)``: the same from local indices ``(B, N)``.
+* ``conditionals(a)``: ``(log_p, phases)``, each ``(B, N, d)``, masked and normalised
+  (``log_p = -inf`` on forbidden local states).
+* ``conditional_step(a_prev, k)``: ``(log_p, phases)``, each ``(B, d)``, for one site, from
+  ``raw_step``; the automaton state of the prefix is kept in the ``"cache"`` collection
+  (``automaton_state``, int ``(B,)``). Call it with ``mutable=["cache"]``: the first call (at
+  ``k = 0``) creates the cache with that call's batch size.
+
+Cost: sampling calls ``conditional_step`` once per site (each call processes one new site, using
+the cache), teacher forcing evaluates all sites in one pass; both give the same conditionals to
+rounding. A new model is one module: subclass :class:`ConstrainedAR`, implement the two ``raw_``
+methods, build it with ``Model(**ar_fields(problem), ...)``, and register it with
+``direct=True, make_sampler=make_direct_sampler`` (:mod:`nqs.sampling.direct_sampler`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+from netket.utils import HashableArray
+
+from hamiltonians import Problem
+from hamiltonians.lattice import SquareLattice
+from hamiltonians.local_spaces import SPIN_HALF, TJ_SITE, Z2_LINK
+
+from .attention import cached
+
+LOCAL_SPACES = {s.name: s for s in (SPIN_HALF, Z2_LINK, TJ_SITE)}
+"""Local spaces the AR models convert from NetKet configurations."""
+
+
+# --------------------------------------------------------------------------- conversions
+def configs_to_local(space: str, x: jax.Array) -> jax.Array:
+    """NetKet configurations ``(..., n_netket)`` -> local basis indices ``(..., N)`` (int32).
+
+    Spins and links: the NetKet value ``netket_values[i]`` (+1 -> 0, -1 -> 1). t-J
+    (``TJFermions``): ``N`` down occupations then ``N`` up occupations -> 0 hole, 1 up, 2 down.
+    """
+    if space == TJ_SITE.name:
+        n = x.shape[-1] // 2
+        return (x[..., n:] + 2 * x[..., :n]).astype(jnp.int32)
+    values = LOCAL_SPACES[space].netket_values
+    if values is None:
+        raise ValueError(f"no NetKet representation for local space {space!r}")
+    return jnp.argmax(x[..., None] == jnp.asarray(values, dtype=x.dtype), axis=-1).astype(jnp.int32)
+
+
+def local_to_configs(space: str, a: jax.Array, dtype: Any = jnp.float64) -> jax.Array:
+    """Local basis indices ``(..., N)`` -> NetKet configurations (inverse of
+    :func:`configs_to_local`)."""
+    if space == TJ_SITE.name:
+        return jnp.concatenate([a == 2, a == 1], axis=-1).astype(dtype)
+    values = LOCAL_SPACES[space].netket_values
+    return jnp.asarray(values, dtype=dtype)[a]
+
+
+def automaton_states(table: jax.Array, a: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Automaton states before each site, ``(B, N)`` int (0 once a prefix has left the sector),
+    and whether each configuration lies in the sector, ``(B,)`` bool."""
+
+    def advance(s, inputs):
+        t_k, a_k = inputs
+        nxt = jnp.take_along_axis(t_k[jnp.maximum(s, 0)], a_k[:, None], axis=-1)[:, 0]
+        nxt = jnp.where(s < 0, -1, nxt)
+        return nxt, s
+
+    s0 = jnp.zeros_like(a[:, 0])  # derived from a: inherits its sharding inside shard_map
+    final, before = jax.lax.scan(advance, s0, (table, a.T))
+    return jnp.maximum(before.T, 0), final >= 0
+
+
+def masked_log_softmax(logits: jax.Array, mask: jax.Array) -> jax.Array:
+    """``log p`` over the last axis restricted to ``mask`` (``-inf`` elsewhere); at least one
+    entry of every row must be allowed."""
+    return jax.nn.log_softmax(jnp.where(mask, logits, -jnp.inf), axis=-1)
+
+
+# --------------------------------------------------------------------------- the base module
+class ConstrainedAR(nn.Module):
+    """Base of the constrained autoregressive models (protocol in the module docstring).
+
+    Subclasses define their layers in ``setup`` and implement :meth:`raw_conditionals` and
+    :meth:`raw_step`.
+    """
+
+    local_space: str = "spin_half"
+    """Name of the local space (``spin_half``, ``z2_link``, ``tj_site``): fixes the conversion
+    of NetKet configurations."""
+    automaton: HashableArray | None = None
+    """Padded sector automaton table ``(N, S_max, d)`` int32, ``problem.automaton().padded()[0]``."""
+    phase_prior: HashableArray | None = None
+    """Fixed phase ``(N, d)`` added to the network's ``phi_k(a)`` (``None``: none)."""
+    eval_chunk: int | None = 256
+    """``__call__`` evaluates batches larger than this in chunks of this many configurations,
+    one after the other (same result): on CPU the cost is memory traffic, and small chunks
+    keep the activations in cache (about 2x faster local energies). ``None``: all at once."""
+
+    # ----------------------------------------------------------- sizes
+    @property
+    def n_sites(self) -> int:
+        return int(np.asarray(self.automaton).shape[0])
+
+    @property
+    def local_dim(self) -> int:
+        return int(np.asarray(self.automaton).shape[2])
+
+    # ----------------------------------------------------------- to implement
+    def raw_conditionals(self, a: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """Unmasked ``(logits, phases)`` ``(B, N, d)`` of all sites, causal in ``a`` ``(B, N)``."""
+        raise NotImplementedError
+
+    def raw_step(self, a_prev: jax.Array, k: jax.Array | int) -> tuple[jax.Array, jax.Array]:
+        """Unmasked ``(logits, phases)`` ``(B, d)`` of site ``k`` from the cache and ``a_prev``."""
+        raise NotImplementedError
+
+    # ----------------------------------------------------------- provided
+    def _phases(self, phases: jax.Array, k: jax.Array | None = None) -> jax.Array:
+        if self.phase_prior is None:
+            return phases
+        prior = jnp.asarray(np.asarray(self.phase_prior), dtype=phases.dtype)
+        return phases + (prior if k is None else prior[k])
+
+    def conditionals(self, a: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """Masked, normalised ``(log_p, phases)`` ``(B, N, d)`` for local indices ``a`` ``(B, N)``
+        (teacher forcing)."""
+        table = jnp.asarray(np.asarray(self.automaton))
+        logits, phases = self.raw_conditionals(a)
+        states, _ = automaton_states(table, a)
+        mask = table[jnp.arange(self.n_sites)[None, :], states] >= 0
+        return masked_log_softmax(logits, mask), self._phases(phases)
+
+    def conditional_step(self, a_prev: jax.Array, k: jax.Array | int) -> tuple[jax.Array, jax.Array]:
+        """Masked, normalised ``(log_p, phases)`` ``(B, d)`` of site ``k`` given the local state
+        ``a_prev`` ``(B,)`` drawn at site ``k - 1``; call in order ``k = 0, 1, ...`` with
+        ``mutable=["cache"]``."""
+        table = jnp.asarray(np.asarray(self.automaton))
+        a_prev = jnp.asarray(a_prev, dtype=jnp.int32)
+        state = cached(self, "automaton_state", a_prev.shape, jnp.int32)
+        km1 = jnp.maximum(k - 1, 0)
+        advanced = jnp.take_along_axis(table[km1][state], a_prev[:, None], axis=-1)[:, 0]
+        # a_prev is always allowed when drawn from the masked conditionals; clip for safety
+        s = jnp.where(k == 0, 0, jnp.maximum(advanced, 0))
+        self.put_variable("cache", "automaton_state", s)
+        logits, phases = self.raw_step(a_prev, k)
+        mask = table[k][s] >= 0
+        return masked_log_softmax(logits, mask), self._phases(phases, k)
+
+    def log_psi_local(self, a: jax.Array) -> jax.Array:
+        """``log psi`` (complex ``(B,)``) of local-index configurations ``(B, N)``; ``-inf`` real
+        part outside the sector."""
+        log_p, phases = self.conditionals(a)
+        idx = a[..., None]
+        log_prob = jnp.take_along_axis(log_p, idx, axis=-1)[..., 0].sum(axis=-1)
+        phase = jnp.take_along_axis(phases, idx, axis=-1)[..., 0].sum(axis=-1)
+        return 0.5 * log_prob + 1j * phase
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        """``log psi`` of NetKet configurations ``(..., n_netket)`` -> complex ``(...)``."""
+        x = jnp.asarray(x)
+        lead = x.shape[:-1]
+        a = configs_to_local(self.local_space, x.reshape(-1, x.shape[-1]))
+        n, c = a.shape[0], self.eval_chunk
+        if c is None or n <= c or self.is_initializing():
+            return self.log_psi_local(a).reshape(lead)
+        module, variables = self.unbind()
+        pad = (-n) % c
+        a = jnp.concatenate([a, jnp.broadcast_to(a[:1], (pad, a.shape[1]))]).reshape(-1, c, a.shape[1])
+        out = jax.lax.map(lambda ac: module.apply(variables, ac, method="log_psi_local"), a)
+        return out.reshape(-1)[:n].reshape(lead)
+
+
+# --------------------------------------------------------------------------- building
+def ar_fields(problem: Problem) -> dict[str, Any]:
+    """The :class:`ConstrainedAR` fields of a problem: local space and sector automaton."""
+    name = problem.local_space.name
+    if name not in LOCAL_SPACES:
+        raise ValueError(f"autoregressive models do not handle the local space {name!r}")
+    table, _ = problem.automaton().padded()
+    return {"local_space": name, "automaton": HashableArray(table.astype(np.int32))}
+
+
+def marshall_sublattice(problem: Problem) -> np.ndarray | None:
+    """Sublattice ``A`` (bool per site) of the Marshall sign of an antiferromagnetic spin model
+    on a bipartite square lattice or chain, or ``None`` when it does not apply (not a spin model
+    on sites, not bipartite, ferromagnetic or already rotated with ``marshall=true``)."""
+    geo = problem.geometry
+    if problem.local_space.name != SPIN_HALF.name or not isinstance(geo, SquareLattice):
+        return None
+    params = problem.params
+    if params.get("marshall", False):
+        return None
+    if params.get("J1", params.get("J", 1.0)) <= 0:
+        return None
+    if geo.pbc and (geo.Lx % 2 or (geo.Ly > 1 and geo.Ly % 2)):
+        return None
+    x, y = geo.coords[:, 0], geo.coords[:, 1]
+    return (x + y) % 2 == 0
+
+
+def check_sign_prior(problem: Problem, options: Any) -> str | None:
+    """``ModelSpec.check`` of models with a ``sign_prior`` option: ``"marshall"`` must apply."""
+    if options.sign_prior == "marshall" and marshall_sublattice(problem) is None:
+        return (
+            "sign_prior 'marshall' needs an antiferromagnetic spin model on a bipartite lattice "
+            "without marshall=true; use sign_prior = 'auto' or 'none'"
+        )
+    return None
+
+
+def sign_prior(problem: Problem, kind: str) -> HashableArray | None:
+    """Fixed phase table ``(N, d)`` for :attr:`ConstrainedAR.phase_prior`.
+
+    ``kind``: ``"none"``; ``"marshall"``: ``pi`` for a down spin on sublattice ``A`` (the
+    Marshall sign ``(-1)^{N_down(A)}``, exact for the unfrustrated Heisenberg antiferromagnet,
+    the usual starting point at ``J2 > 0``), raising ``ValueError`` if it does not apply;
+    ``"auto"``: Marshall where it applies, else none.
+    """
+    if kind == "none":
+        return None
+    sub = marshall_sublattice(problem)
+    if sub is None:
+        if kind == "marshall":
+            raise ValueError(
+                "sign_prior 'marshall' needs an antiferromagnetic spin model on a bipartite lattice "
+                "without marshall=true"
+            )
+        return None
+    table = np.zeros((problem.n_sites, 2))
+    table[sub, 1] = np.pi  # local index 1 = spin down
+    return HashableArray(table)

@@ -1,0 +1,237 @@
+"""Hidden-fermion determinant state (HFDS) for the t-J model.
+
+Moreno, Carleo, Georges, Stokes, PNAS 119, e2122059119 (2022): the physical electrons are
+augmented by ``N_h`` hidden fermions whose orbitals depend on the configuration through a
+neural network; projecting the hidden fermions out leaves
+
+``psi(n) = det [[ Phi[occ(n), :] ], [ chi(n) ]] * exp(J(n))``
+
+a square ``(N_e + N_h) x (N_e + N_h)`` determinant. ``Phi`` is a trainable ``2N x (N_e + N_h)``
+matrix of orbitals (one row per NetKet mode), ``occ(n)`` the occupied modes of the configuration,
+``chi(n)`` the ``N_h x (N_e + N_h)`` hidden rows produced by a multilayer perceptron of the
+occupations, and ``J(n)`` an optional two-body Jastrow exponent.
+
+Conventions: configurations are NetKet :class:`~hamiltonians.netket_backend.TJFermions`
+occupations (modes ``0 .. N-1`` the down orbitals of the snake-ordered sites, ``N .. 2N-1`` the
+up orbitals). The rows of the occupied modes are stacked in **increasing mode index**, which is
+the ordering of ``prod c^dag_m |0>`` behind the fermionic signs of the t-J operator
+(:mod:`hamiltonians.projected_operator`), so the determinant carries the exact fermionic sign.
+
+Initialisation: the hidden rows start at ``[0 | 1]`` (plus small noise), so the determinant
+starts as the Slater determinant of the first ``N_e`` orbital columns, which are the occupied
+orbitals of a mean-field Hamiltonian (nearest-neighbour hopping ``-t`` plus a staggered field
+favouring Néel order, a good start for the t-J model close to half filling).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import netket as nk
+import numpy as np
+
+from hamiltonians import Problem
+from hamiltonians.lattice import SquareLattice
+
+from ..sampling.tj_rules import tj_sampler
+from .registry import ModelSpec, register_model
+
+
+class HFDS(nn.Module):
+    """Hidden-fermion determinant state on ``2 N`` spin-orbital modes with fixed ``N_e``."""
+
+    n_orbitals: int
+    """Lattice sites ``N``; configurations have ``2 N`` occupations (down block, up block)."""
+    n_electrons: int
+    """Electrons ``N_e`` (the number of occupied modes of every configuration)."""
+    n_hidden: int = 4
+    """Hidden fermions ``N_h``: hidden rows produced by the network."""
+    hidden_width: int = 32
+    """Width of each hidden layer of the network producing the hidden rows."""
+    hidden_layers: int = 1
+    """Hidden layers of that network."""
+    jastrow: bool = True
+    """Multiply by ``exp(sum_ij n_i V_ij n_j + s_i W_ij s_j)`` (charge and spin Jastrow)."""
+    orbitals_init: Any = None
+    """``(2N, N_e)`` initial electron orbitals (``HashableArray``); default random."""
+    noise: float = 1e-2
+    """Scale of the random part of the initial parameters."""
+    param_dtype: Any = np.float64
+    """``float64``: real amplitudes with sign (the t-J Hamiltonian is real); ``complex128``."""
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        n_modes, n_e, n_h = 2 * self.n_orbitals, self.n_electrons, self.n_hidden
+        size = n_e + n_h
+        x = jnp.asarray(x)
+        occ = x > 0.5
+
+        def init_orbitals(key, shape, dtype):
+            phi = self.noise * jax.random.normal(key, shape, dtype=dtype)
+            if self.orbitals_init is not None:
+                phi = phi.at[:, :n_e].add(jnp.asarray(np.asarray(self.orbitals_init), dtype=dtype))
+            return phi
+
+        phi = self.param("orbitals", init_orbitals, (n_modes, size), self.param_dtype)
+        # occupied modes in increasing mode index: the operator's fermionic ordering
+        idx = jax.vmap(lambda o: jnp.nonzero(o, size=n_e, fill_value=0)[0])(occ.reshape(-1, n_modes))
+        rows = phi[idx]  # (batch, N_e, N_e + N_h)
+
+        mats = [rows]
+        if n_h > 0:
+            h = 2.0 * x.reshape(-1, n_modes).astype(np.float64) - 1.0
+            for layer in range(self.hidden_layers):
+                h = jnp.tanh(nn.Dense(self.hidden_width, param_dtype=self.param_dtype, name=f"hidden_{layer}")(h))
+            eye = np.concatenate([np.zeros((n_h, n_e)), np.eye(n_h)], axis=1).reshape(-1)
+
+            def bias_init(key, shape, dtype):
+                return jnp.asarray(eye, dtype=dtype) + self.noise * jax.random.normal(key, shape, dtype=dtype)
+
+            chi = nn.Dense(
+                n_h * size,
+                param_dtype=self.param_dtype,
+                kernel_init=nn.initializers.normal(self.noise),
+                bias_init=bias_init,
+                name="hidden_rows",
+            )(h)
+            mats.append(chi.reshape(-1, n_h, size))
+        m = jnp.concatenate(mats, axis=1)
+        sign, logabs = jnp.linalg.slogdet(m)
+        log_psi = logabs.astype(jnp.complex128) + jnp.log(sign.astype(jnp.complex128))
+
+        if self.jastrow:
+            n = self.n_orbitals
+            xs = x.reshape(-1, n_modes).astype(np.float64)
+            charge = xs[:, :n] + xs[:, n:]
+            spin = xs[:, n:] - xs[:, :n]
+            v = self.param("jastrow_charge", nn.initializers.zeros, (n, n), self.param_dtype)
+            w = self.param("jastrow_spin", nn.initializers.zeros, (n, n), self.param_dtype)
+            log_psi = log_psi + jnp.einsum("bi,ij,bj->b", charge, v + v.T, charge) / 2
+            log_psi = log_psi + jnp.einsum("bi,ij,bj->b", spin, w + w.T, spin) / 2
+        return log_psi.reshape(x.shape[:-1])
+
+
+def mean_field_orbitals(problem: Problem, staggered_field: float) -> np.ndarray:
+    """``(2N, N_e)`` occupied orbitals of ``-t`` hopping on the bonds plus a staggered field.
+
+    The field ``-h (-1)^(x+y) s`` (``s = +-1`` for up/down) favours up electrons on the even
+    sublattice and down ones on the odd one. Columns ``0 .. N_dn-1`` hold the lowest down
+    orbitals (non-zero in the down block only), the next ``N_up`` the lowest up orbitals; a tiny
+    fixed perturbation makes degenerate shells choose a definite subspace.
+    """
+    geo = problem.geometry
+    n = problem.n_sites
+    t = float(problem.params.get("t", 1.0))
+    hop = np.zeros((n, n))
+    for i, j in geo.bonds:
+        hop[i, j] -= t
+        hop[j, i] -= t
+    parity = np.where(geo.coords.sum(axis=1) % 2 == 0, 1.0, -1.0)
+    # fixed site-dependent splitting of degenerate levels (not random: reproducible orbitals)
+    tie = 1e-3 * np.linspace(-1.0, 1.0, n)
+    n_up, n_dn = int(problem.sector["n_up"]), int(problem.sector["n_dn"])
+    out = np.zeros((2 * n, n_up + n_dn))
+    for block, (s, count, col) in enumerate(((-1.0, n_dn, 0), (1.0, n_up, n_dn))):
+        e, v = np.linalg.eigh(hop + np.diag(-staggered_field * s * parity + tie))
+        out[block * n : (block + 1) * n, col : col + count] = v[:, :count]
+    return out
+
+
+@dataclass
+class HFDSOptions:
+    """``[method]`` keys of ``model = "hfds"`` (t-J only).
+
+    The defaults, with the VMC defaults of :attr:`vmc_defaults`, are chosen for the 4x4
+    periodic t-J model with 2 holes (``J = 0.4``), 300 steps, whose slow accuracy test
+    (``tests/nqs/test_hfds.py``) asks for 2e-2 relative to ED.
+    """
+
+    vmc_defaults: ClassVar[dict[str, Any]] = {
+        "n_samples": 512,
+        "n_chains": 64,
+        "learning_rate": 0.05,
+        "learning_rate_final": 0.01,
+        "diag_shift": 1e-2,
+        "diag_shift_final": 1e-3,
+        "on_the_fly": False,
+    }
+    """VMC defaults for this model (a key written in ``[method]`` wins): 512 samples keep a step
+    cheap (minSR's kernel is ``n_samples^2``, built from the stored Jacobian since the model is
+    small); SR steps and regularisation decay geometrically, large early to leave the
+    mean-field start fast, small late to resolve the last percent."""
+
+    n_hidden: int = 4
+    """Hidden fermions: extra rows of the determinant produced by the network."""
+    hidden_width: int = 32
+    """Neurons per hidden layer of the network producing the hidden rows."""
+    hidden_layers: int = 1
+    """Hidden layers of that network (tanh activations)."""
+    jastrow: bool = True
+    """Multiply by a two-body charge and spin Jastrow factor."""
+    staggered_field: float = 1.0
+    """Staggered field (units of t) of the mean-field Hamiltonian whose occupied orbitals start
+    the electron orbitals; 0 starts from the free Fermi sea."""
+    param_dtype: Literal["real", "complex"] = "real"
+    """Real parameters give a real wavefunction with exact sign (the t-J Hamiltonian is real)."""
+    hop_probability: float = 0.5
+    """Metropolis rule: probability that a proposal is an electron hop (else a spin exchange)."""
+
+    def __post_init__(self):
+        if self.n_hidden < 0:
+            raise ValueError(f"n_hidden must be >= 0, got {self.n_hidden}")
+        if self.hidden_width < 1:
+            raise ValueError(f"hidden_width must be >= 1, got {self.hidden_width}")
+        if self.hidden_layers < 1:
+            raise ValueError(f"hidden_layers must be >= 1, got {self.hidden_layers}")
+        if self.staggered_field < 0:
+            raise ValueError(f"staggered_field must be >= 0, got {self.staggered_field}")
+        if not 0.0 < self.hop_probability < 1.0:
+            raise ValueError(f"hop_probability must be in (0, 1) (exclusive), got {self.hop_probability}")
+
+
+def _fits(problem: Problem) -> str | None:
+    if problem.local_space.name != "tj_site":
+        return (
+            "hfds is a fermionic determinant for the t-J model (problem 'tj'); for spin models use "
+            "'vit', 'rbm_symm' or 'rbm', for gauge models 'gauge_transformer'"
+        )
+    if not isinstance(problem.geometry, SquareLattice):
+        return "hfds needs a square-lattice t-J problem"
+    if problem.n_sites - int(problem.params.get("n_holes", 0)) < 1:
+        return "hfds needs at least one electron (n_holes < Lx * Ly)"
+    return None
+
+
+def build(problem: Problem, o: HFDSOptions) -> HFDS:
+    reason = _fits(problem)
+    if reason:
+        raise ValueError(reason)
+    n_e = int(problem.sector["n_up"]) + int(problem.sector["n_dn"])
+    return HFDS(
+        n_orbitals=problem.n_sites,
+        n_electrons=n_e,
+        n_hidden=o.n_hidden,
+        hidden_width=o.hidden_width,
+        hidden_layers=o.hidden_layers,
+        jastrow=o.jastrow,
+        orbitals_init=nk.utils.HashableArray(mean_field_orbitals(problem, o.staggered_field)),
+        param_dtype={"real": np.float64, "complex": np.complex128}[o.param_dtype],
+    )
+
+
+def make_sampler(problem: Problem, hilbert, hamiltonian, vmc_options):
+    o = vmc_options.model_options or HFDSOptions()
+    return tj_sampler(problem, hilbert, vmc_options.n_chains, vmc_options.sweep_size, o.hop_probability)
+
+
+register_model(
+    ModelSpec(
+        "hfds", HFDSOptions, build, _fits,
+        "hidden-fermion determinant state for t-J (Metropolis hops and spin exchanges)",
+        make_sampler=make_sampler,
+    )
+)

@@ -1,0 +1,211 @@
+"""Autoregressive Transformer with exact constrained direct sampling.
+
+A decoder-only Transformer over the sites (or links) in snake order: the input at position
+``k`` is the embedding of the local state at site ``k - 1`` (a start token at ``k = 0``) plus an
+embedding of where site ``k`` is; causal self-attention lets position ``k`` see the states of
+sites ``< k`` only, and two heads give the conditional logits and phases of site ``k``. The
+conditionals are masked by the problem's sector automaton (:mod:`nqs.models.autoregressive`), so
+``psi`` is normalised over the sector and sampled exactly, one cached step per site
+(:mod:`nqs.sampling.direct_sampler`).
+
+Two registry names:
+
+* ``transformer`` for spin models on sites (``heisenberg_chain``, ``j1j2``) and the t-J model:
+  a learned embedding per site; for antiferromagnets on bipartite lattices the Marshall sign is
+  a fixed phase prior by default (``sign_prior``), the network's phase head learns the rest;
+* ``gauge_transformer`` for ``z2_gauge`` and ``u1_qlm``: links are embedded by their geometry,
+  one-hot ``x``, ``y`` and direction of the link to predict and of the link whose state is read,
+  so weights are shared between links of the same kind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+from netket.utils import HashableArray
+
+from hamiltonians import Problem
+from hamiltonians.lattice import LinkLattice, SquareLattice
+
+from ..sampling.direct_sampler import make_direct_sampler
+from .attention import TransformerBlock
+from .autoregressive import ConstrainedAR, ar_fields, check_sign_prior, sign_prior
+from .registry import ModelSpec, register_model
+
+# Output heads start small: the initial state is close to the uniform superposition over the
+# sector (times the sign prior), a good start for VMC, but not exactly it.
+_HEAD_INIT_SCALE = 1e-2
+
+
+class ARTransformer(ConstrainedAR):
+    """Decoder-only Transformer giving masked conditionals (see :class:`ConstrainedAR`)."""
+
+    site_features: HashableArray | None = None
+    """``(N, F)`` description of each site: the input at position ``k`` adds a learned linear
+    map of ``site_features[k]`` (one-hot site index: a learned embedding per site)."""
+    d_model: int = 32
+    """Width of the residual stream."""
+    n_heads: int = 4
+    """Attention heads."""
+    n_layers: int = 2
+    """Transformer blocks."""
+    mlp_ratio: int = 2
+    """MLP hidden width as a multiple of ``d_model``."""
+    param_dtype: Any = np.float64
+    """Dtype of all weights (real; the phase is a real output)."""
+
+    def setup(self):
+        d = self.local_dim
+        # local states 0..d-1, and d = the start token read at k = 0
+        self.value_embed = nn.Embed(d + 1, self.d_model, param_dtype=self.param_dtype, name="value_embed")
+        self.site_embed = nn.Dense(self.d_model, use_bias=False, param_dtype=self.param_dtype, name="site_embed")
+        self.blocks = [
+            TransformerBlock(self.d_model, self.n_heads, self.n_sites, self.mlp_ratio, self.param_dtype, name=f"block_{i}")
+            for i in range(self.n_layers)
+        ]
+        self.norm = nn.LayerNorm(param_dtype=self.param_dtype, dtype=self.param_dtype, name="norm")
+        init = nn.initializers.variance_scaling(_HEAD_INIT_SCALE, "fan_in", "truncated_normal")
+        self.logit_head = nn.Dense(d, param_dtype=self.param_dtype, kernel_init=init, name="logit_head")
+        self.phase_head = nn.Dense(d, param_dtype=self.param_dtype, kernel_init=init, name="phase_head")
+
+    def _features(self) -> jax.Array:
+        return jnp.asarray(np.asarray(self.site_features), dtype=self.param_dtype)
+
+    def _heads(self, h: jax.Array) -> tuple[jax.Array, jax.Array]:
+        h = self.norm(h)
+        return self.logit_head(h), self.phase_head(h)
+
+    def raw_conditionals(self, a: jax.Array) -> tuple[jax.Array, jax.Array]:
+        start = jnp.full(a.shape[:1] + (1,), self.local_dim, dtype=a.dtype)
+        tokens = jnp.concatenate([start, a[:, :-1]], axis=1)
+        h = self.value_embed(tokens) + self.site_embed(self._features())[None]
+        for block in self.blocks:
+            h = block(h)
+        return self._heads(h)
+
+    def raw_step(self, a_prev: jax.Array, k: jax.Array | int) -> tuple[jax.Array, jax.Array]:
+        token = jnp.where(k == 0, self.local_dim, a_prev)
+        h = self.value_embed(token) + self.site_embed(self._features()[k])[None]
+        for block in self.blocks:
+            h = block.step(h, k)
+        return self._heads(h)
+
+
+# --------------------------------------------------------------------------- options
+def _check_sizes(o) -> None:
+    for name in ("d_model", "n_heads", "n_layers", "mlp_ratio"):
+        if getattr(o, name) < 1:
+            raise ValueError(f"{name} must be >= 1, got {getattr(o, name)}")
+    if o.d_model % o.n_heads:
+        raise ValueError(f"d_model ({o.d_model}) must be a multiple of n_heads ({o.n_heads})")
+
+
+@dataclass
+class TransformerOptions:
+    """``[method]`` keys of ``model = "transformer"``."""
+
+    d_model: int = 32
+    """Width of the residual stream (embedding dimension)."""
+    n_heads: int = 4
+    """Attention heads (``d_model`` must be a multiple)."""
+    n_layers: int = 2
+    """Transformer blocks."""
+    mlp_ratio: int = 2
+    """MLP hidden width as a multiple of ``d_model``."""
+    sign_prior: Literal["auto", "marshall", "none"] = "auto"
+    """Fixed phase added to the learned one: ``marshall`` is ``(-1)^{N_down(A)}`` on a bipartite
+    lattice (exact sign of the unfrustrated antiferromagnet); ``auto`` uses it for
+    antiferromagnetic spin models on bipartite lattices (not with ``marshall = true``, which
+    already rotates it away), else none."""
+
+    def __post_init__(self):
+        _check_sizes(self)
+        if self.sign_prior not in ("auto", "marshall", "none"):
+            raise ValueError(f"sign_prior must be 'auto', 'marshall' or 'none', got {self.sign_prior!r}")
+
+
+@dataclass
+class GaugeTransformerOptions:
+    """``[method]`` keys of ``model = "gauge_transformer"``."""
+
+    d_model: int = 32
+    """Width of the residual stream (embedding dimension)."""
+    n_heads: int = 4
+    """Attention heads (``d_model`` must be a multiple)."""
+    n_layers: int = 2
+    """Transformer blocks."""
+    mlp_ratio: int = 2
+    """MLP hidden width as a multiple of ``d_model``."""
+
+    def __post_init__(self):
+        _check_sizes(self)
+
+
+# --------------------------------------------------------------------------- building
+def link_features(lattice: LinkLattice) -> np.ndarray:
+    """``(n_links, 2 (Lx + Ly + 2))``: one-hot ``x``, ``y``, direction of link ``k`` and of link
+    ``k - 1`` (zeros for ``k = 0``), links in the problem's order (``2 v`` along +x, ``2 v + 1``
+    along +y from vertex ``v``)."""
+    n = lattice.n_links
+    geo = np.zeros((n, lattice.Lx + lattice.Ly + 2))
+    for v, (x, y) in enumerate(lattice.sites.coords):
+        for direction in (0, 1):
+            link = 2 * v + direction
+            geo[link, x] = geo[link, lattice.Lx + y] = geo[link, lattice.Lx + lattice.Ly + direction] = 1.0
+    previous = np.zeros_like(geo)
+    previous[1:] = geo[:-1]
+    return np.concatenate([geo, previous], axis=1)
+
+
+def build_transformer(problem: Problem, o: TransformerOptions) -> ARTransformer:
+    return ARTransformer(
+        **ar_fields(problem),
+        phase_prior=sign_prior(problem, o.sign_prior),
+        site_features=HashableArray(np.eye(problem.n_sites)),
+        d_model=o.d_model, n_heads=o.n_heads, n_layers=o.n_layers, mlp_ratio=o.mlp_ratio,
+    )
+
+
+def build_gauge_transformer(problem: Problem, o: GaugeTransformerOptions) -> ARTransformer:
+    return ARTransformer(
+        **ar_fields(problem),
+        site_features=HashableArray(link_features(problem.geometry)),
+        d_model=o.d_model, n_heads=o.n_heads, n_layers=o.n_layers, mlp_ratio=o.mlp_ratio,
+    )
+
+
+def fits_sites(problem: Problem) -> str | None:
+    if isinstance(problem.geometry, LinkLattice):
+        return "gauge models live on links: use model 'gauge_transformer'"
+    if not isinstance(problem.geometry, SquareLattice) or problem.local_space.name not in ("spin_half", "tj_site"):
+        return "transformer handles spin-1/2 and t-J models on square lattices and chains"
+    return None
+
+
+def fits_links(problem: Problem) -> str | None:
+    if not isinstance(problem.geometry, LinkLattice):
+        return "gauge_transformer handles gauge models on links (z2_gauge, u1_qlm); use 'transformer'"
+    if problem.local_space.name not in ("spin_half", "z2_link"):
+        return f"no conversion for the local space {problem.local_space.name!r}"
+    return None
+
+
+register_model(
+    ModelSpec(
+        "transformer", TransformerOptions, build_transformer, fits_sites,
+        "autoregressive Transformer, exact constrained sampling (spins, t-J)",
+        direct=True, make_sampler=make_direct_sampler, check=check_sign_prior,
+    )
+)
+register_model(
+    ModelSpec(
+        "gauge_transformer", GaugeTransformerOptions, build_gauge_transformer, fits_links,
+        "autoregressive Transformer on links, Gauss's law by masking (z2_gauge, u1_qlm)",
+        direct=True, make_sampler=make_direct_sampler,
+    )
+)

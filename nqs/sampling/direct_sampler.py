@@ -1,0 +1,134 @@
+"""Exact direct sampling of constrained autoregressive models.
+
+:class:`ConstrainedDirectSampler` draws independent configurations from ``|psi|^2`` of a
+:class:`~nqs.models.autoregressive.ConstrainedAR` model site by site in snake order: at site
+``k`` it calls the model's cached ``conditional_step`` (one new site's worth of work: the model
+keeps keys/values or hidden states and the sector automaton's state in its ``"cache"``
+collection) and draws ``a_k`` from the masked conditional. Forbidden local states have
+probability zero, and the automaton has no dead ends, so every sample lies in the sector (total
+S^z, electron numbers without double occupancy, Gauss's law). There are no Markov chains: the
+state is a PRNG key, and NetKet's ``MCState`` discards nothing.
+
+With NetKet's JAX sharding on (``NETKET_EXPERIMENTAL_SHARDING=1``) the sampler has one "chain"
+per device and the batch of samples is constrained to be split over devices along its first
+axis, like NetKet's own samplers; each device then runs the site loop on its share.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import netket as nk
+from flax import core as flax_core
+from jax.sharding import NamedSharding, PartitionSpec
+from netket.sampler import Sampler, SamplerState
+from netket.utils import struct
+
+from hamiltonians import Problem
+
+from ..models.autoregressive import local_to_configs
+
+
+class ConstrainedDirectSamplerState(SamplerState):
+    """The only state of an exact sampler: its PRNG key."""
+
+    key: jax.Array
+
+    def __init__(self, key: jax.Array):
+        self.key = key
+        super().__init__()
+
+    def __repr__(self) -> str:
+        return "ConstrainedDirectSamplerState()"
+
+
+def _shard_batch(x: jax.Array) -> jax.Array:
+    """Split the sample axis over devices when NetKet's sharding is on."""
+    if not nk.config.netket_sharding:
+        return x
+    spec = PartitionSpec("S", *([None] * (x.ndim - 1)))
+    return jax.lax.with_sharding_constraint(x, NamedSharding(jax.sharding.get_abstract_mesh(), spec))
+
+
+class ConstrainedDirectSampler(Sampler):
+    """Exact, independent samples of a constrained autoregressive model (see module docstring).
+
+    The model must be a :class:`~nqs.models.autoregressive.ConstrainedAR` (it provides
+    ``conditional_step`` and ``n_sites``); the samples are NetKet configurations of ``hilbert``.
+    """
+
+    local_space: str = struct.field(pytree_node=False)
+    """Local space of the model (``spin_half``, ``z2_link``, ``tj_site``): how local indices
+    become NetKet configurations."""
+
+    def __init__(self, hilbert: nk.hilbert.DiscreteHilbert, local_space: str, dtype: Any = None):
+        """
+        Args:
+            hilbert: the (constrained) NetKet Hilbert space of the problem.
+            local_space: name of the problem's local space.
+            dtype: dtype of the sampled configurations (default: the Hilbert space's).
+        """
+        super().__init__(hilbert, machine_pow=2, dtype=dtype)
+        self.machine_pow = 2.0
+        self.local_space = local_space
+
+    @property
+    def is_exact(self) -> bool:
+        """Samples are exact and independent (no Markov chain)."""
+        return True
+
+    def _init_state(self, model, variables, key) -> ConstrainedDirectSamplerState:
+        if not hasattr(model, "conditional_step"):
+            raise TypeError(
+                f"ConstrainedDirectSampler needs a ConstrainedAR model with conditional_step; got {type(model).__name__}"
+            )
+        return ConstrainedDirectSamplerState(key)
+
+    def _reset(self, model, variables, state):
+        return state
+
+    @partial(jax.jit, static_argnames=("model", "chain_length", "return_log_probabilities"))
+    def _sample_chain(self, model, variables, state, chain_length, return_log_probabilities=False):
+        if "cache" in variables:
+            variables, _ = flax_core.pop(variables, "cache")
+        n_sites = model.n_sites
+        batch = self.n_batches * chain_length
+        key_next, key = jax.random.split(state.key)
+        keys = jax.random.split(key, n_sites)
+
+        def draw(key, log_p):
+            a = _shard_batch(jax.random.categorical(key, log_p, axis=-1).astype(jnp.int32))
+            return a, jnp.take_along_axis(log_p, a[:, None], axis=-1)[:, 0]
+
+        # site 0 also creates the cache (with this batch size); the model ignores the cache at k = 0
+        a0 = _shard_batch(jnp.zeros((batch,), dtype=jnp.int32))
+        (log_p, _), mutables = model.apply(variables, a0, 0, method="conditional_step", mutable=["cache"])
+        a, log_q = draw(keys[0], log_p)
+
+        def site(carry, inputs):
+            cache, a_prev, log_q = carry
+            k, key = inputs
+            (log_p, _), mutables = model.apply(
+                {**variables, "cache": cache}, a_prev, k, method="conditional_step", mutable=["cache"]
+            )
+            a_k, log_p_k = draw(key, log_p)
+            return (mutables["cache"], a_k, log_q + log_p_k), a_k
+
+        (_, _, log_q), rest = jax.lax.scan(
+            site, (mutables["cache"], a, log_q), (jnp.arange(1, n_sites), keys[1:])
+        )
+        local = jnp.concatenate([a[:, None], rest.T], axis=1)
+        sigma = _shard_batch(local_to_configs(self.local_space, local, self.dtype))
+        sigma = sigma.reshape(self.n_batches, chain_length, -1)
+        new_state = state.replace(key=key_next)
+        if return_log_probabilities:
+            return (sigma, log_q.reshape(self.n_batches, chain_length)), new_state
+        return sigma, new_state
+
+
+def make_direct_sampler(problem: Problem, hilbert, hamiltonian, vmc_options) -> ConstrainedDirectSampler:
+    """``ModelSpec.make_sampler`` of the constrained autoregressive models."""
+    return ConstrainedDirectSampler(hilbert, problem.local_space.name)

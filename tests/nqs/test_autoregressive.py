@@ -1,0 +1,236 @@
+"""Constrained autoregressive models (Transformer, GRU) and their exact direct sampler on small
+problems.
+
+For every kind of constraint (total S^z, t-J electron numbers without double occupancy, Z2 and
+U(1) Gauss law) at random parameters: psi is normalised over the sector (full enumeration),
+vanishes outside it, samples never leave it and their frequencies follow |psi|^2 (chi-square),
+and the cached one-site-per-call conditionals equal the teacher-forcing ones.
+"""
+
+import jax
+import jax.numpy as jnp
+import netket as nk
+import numpy as np
+import pytest
+from scipy import stats
+
+import hamiltonians
+from hamiltonians.netket_backend import configs_from_netket, configs_to_netket
+from nqs.models import model_spec
+from nqs.models.autoregressive import configs_to_local, local_to_configs, marshall_sublattice
+from nqs.sampling.direct_sampler import ConstrainedDirectSampler
+
+PROBLEMS = {
+    "heisenberg_chain_L6": ("heisenberg_chain", {"L": 6}, "transformer"),
+    "j1j2_3x3_Sz1/2": ("j1j2", {"Lx": 3, "Ly": 3, "J2": 0.5}, "transformer"),
+    "tj_2x3_open_2holes": ("tj", {"Lx": 2, "Ly": 3, "n_holes": 2, "pbc": False}, "transformer"),
+    "tj_3x3_1hole": ("tj", {"Lx": 3, "Ly": 3, "n_holes": 1}, "transformer"),
+    "z2_gauge_2x2": ("z2_gauge", {"Lx": 2, "Ly": 2, "h": 0.3}, "gauge_transformer"),
+    "z2_gauge_3x2": ("z2_gauge", {"Lx": 3, "Ly": 2, "h": 0.3}, "gauge_transformer"),
+    "u1_qlm_2x2": ("u1_qlm", {"Lx": 2, "Ly": 2}, "gauge_transformer"),
+    "u1_qlm_3x2": ("u1_qlm", {"Lx": 3, "Ly": 2, "lam": -0.5}, "gauge_transformer"),
+    # the GRU on one problem per kind of constraint
+    "rnn-heisenberg_chain_L6": ("heisenberg_chain", {"L": 6}, "ar_rnn"),
+    "rnn-tj_2x3_open_2holes": ("tj", {"Lx": 2, "Ly": 3, "n_holes": 2, "pbc": False}, "ar_rnn"),
+    "rnn-z2_gauge_3x2": ("z2_gauge", {"Lx": 3, "Ly": 2, "h": 0.3}, "ar_rnn"),
+    "rnn-u1_qlm_3x2": ("u1_qlm", {"Lx": 3, "Ly": 2, "lam": -0.5}, "ar_rnn"),
+}
+
+N_SAMPLES = 20_000
+# A fixed-seed chi-square test is deterministic; the threshold is the p-value below which the
+# sample frequencies would be called incompatible with |psi|^2 at a 1e-3 false-alarm rate.
+P_VALUE_MIN = 1e-3
+
+
+class Case:
+    """A problem, its model at random parameters, and 20,000 samples."""
+
+    def __init__(self, key: str):
+        name, params, model = PROBLEMS[key]
+        self.problem = hamiltonians.get(name, **params)
+        self.hilbert, self.hamiltonian = self.problem.to_netket()
+        spec = model_spec(model)
+        self.model = spec.build(self.problem, spec.options())
+        self.basis = self.problem.basis()
+        x = jnp.asarray(configs_to_netket(self.problem.local_space, self.basis))
+        params = self.model.init(jax.random.key(1), x[:2])
+        # random parameters far from the near-uniform initialisation: strongly non-uniform
+        # conditionals and phases
+        leaves, tree = jax.tree_util.tree_flatten(params)
+        keys = jax.random.split(jax.random.key(2), len(leaves))
+        self.params = jax.tree_util.tree_unflatten(
+            tree, [p + 0.3 * jax.random.normal(k, p.shape, p.dtype) for p, k in zip(leaves, keys)]
+        )
+        self.log_psi = np.asarray(self.model.apply(self.params, x))
+        self.sampler = spec.make_sampler(self.problem, self.hilbert, self.hamiltonian, None)
+        self.state = nk.vqs.MCState(self.sampler, self.model, variables=self.params, n_samples=N_SAMPLES, sampler_seed=3)
+        self.samples = np.asarray(self.state.sample()).reshape(-1, self.hilbert.size)
+
+
+_CASES: dict[str, Case] = {}
+
+
+@pytest.fixture(params=list(PROBLEMS), ids=list(PROBLEMS))
+def case(request) -> Case:
+    if request.param not in _CASES:
+        _CASES[request.param] = Case(request.param)
+    return _CASES[request.param]
+
+
+def test_normalised_over_the_sector(case):
+    norm = np.exp(2 * case.log_psi.real).sum()
+    # exact normalisation by construction; only rounding of ~N log-softmax terms remains
+    assert norm == pytest.approx(1.0, abs=1e-10)
+    # the random parameters give a genuinely non-uniform distribution and non-trivial phases
+    assert np.ptp(case.log_psi.real) > 0.5 and np.ptp(case.log_psi.imag) > 0.5
+
+
+def test_zero_outside_the_sector(case):
+    p = case.problem
+    rng = np.random.default_rng(0)
+    x = case.basis[rng.integers(len(case.basis), size=64)].copy()
+    # change one local state at a random site: every such configuration leaves these sectors
+    sites = rng.integers(p.n_sites, size=len(x))
+    x[np.arange(len(x)), sites] = (x[np.arange(len(x)), sites] + 1) % p.local_space.dim
+    assert not p.constraint.check(x).any()
+    log_psi = np.asarray(case.model.apply(case.params, jnp.asarray(configs_to_netket(p.local_space, x))))
+    assert np.all(np.exp(log_psi.real) == 0.0)
+
+
+def test_no_sample_violates_the_constraint(case):
+    local = configs_from_netket(case.problem.local_space, case.samples)
+    assert len(local) >= 10_000
+    assert case.problem.constraint.check(local).all()
+
+
+def test_sample_frequencies_follow_psi_squared(case):
+    local = configs_from_netket(case.problem.local_space, case.samples)
+    index = {tuple(c): i for i, c in enumerate(case.basis.tolist())}
+    counts = np.bincount([index[tuple(c)] for c in local.tolist()], minlength=len(case.basis))
+    expected = len(local) * np.exp(2 * case.log_psi.real)
+    # merge configurations into bins of expected count >= 5 (validity of the chi-square law)
+    order = np.argsort(expected)
+    obs_bins, exp_bins = [], []
+    acc_o = acc_e = 0.0
+    for i in order:
+        acc_o += counts[i]
+        acc_e += expected[i]
+        if acc_e >= 5:
+            obs_bins.append(acc_o)
+            exp_bins.append(acc_e)
+            acc_o = acc_e = 0.0
+    obs_bins[-1] += acc_o
+    exp_bins[-1] += acc_e
+    assert len(obs_bins) >= 10
+    chi2, p_value = stats.chisquare(obs_bins, exp_bins)
+    assert p_value > P_VALUE_MIN, (chi2, len(obs_bins))
+
+
+def test_sampler_log_probabilities_are_log_psi_squared(case):
+    (sigma, log_q), _ = case.sampler.sample(
+        case.model, case.params, state=case.sampler.init_state(case.model, case.params, 5),
+        chain_length=64, return_log_probabilities=True,
+    )
+    sigma = sigma.reshape(-1, case.hilbert.size)
+    log_psi = case.model.apply(case.params, sigma)
+    np.testing.assert_allclose(np.asarray(log_q).ravel(), 2 * np.asarray(log_psi.real), atol=1e-10)
+
+
+def test_cached_steps_equal_teacher_forcing(case):
+    a = jnp.asarray(case.basis, dtype=jnp.int32)
+    log_p, phases = case.model.apply(case.params, a, method="conditionals")
+    steps_p, steps_phi = [], []
+    cache = {}
+    for k in range(case.problem.n_sites):
+        a_prev = a[:, k - 1] if k else jnp.zeros_like(a[:, 0])
+        (lp, ph), mutables = case.model.apply(
+            {**case.params, **cache}, a_prev, k, method="conditional_step", mutable=["cache"]
+        )
+        cache = {"cache": mutables["cache"]}
+        steps_p.append(lp)
+        steps_phi.append(ph)
+    steps_p, steps_phi = jnp.stack(steps_p, 1), jnp.stack(steps_phi, 1)
+    allowed = np.isfinite(np.asarray(log_p))
+    assert (np.isfinite(np.asarray(steps_p)) == allowed).all()  # same masks
+    np.testing.assert_allclose(np.asarray(steps_p)[allowed], np.asarray(log_p)[allowed], atol=1e-12)
+    np.testing.assert_allclose(np.asarray(steps_phi), np.asarray(phases), atol=1e-12)
+
+
+def test_conversions_round_trip(case):
+    space = case.problem.local_space
+    x = configs_to_netket(space, case.basis)
+    a = configs_to_local(space.name, jnp.asarray(x))
+    np.testing.assert_array_equal(np.asarray(a), case.basis)
+    np.testing.assert_array_equal(np.asarray(local_to_configs(space.name, a, x.dtype)), x)
+
+
+@pytest.mark.parametrize("key", ["tj_2x3_open_2holes", "u1_qlm_2x2"])
+def test_mc_energy_matches_full_summation(key):
+    """End to end through NetKet: the MC estimate with our samples equals <psi|H|psi> summed over
+    the whole NetKet Hilbert space (fermion signs and conversions included)."""
+    c = _CASES.get(key) or Case(key)
+    exact = nk.vqs.FullSumState(c.hilbert, c.model, variables=c.params).expect(c.hamiltonian)
+    mc = c.state.expect(c.hamiltonian)
+    # 20,000 independent samples: within 4 standard errors of the exact value
+    assert abs(mc.mean.real - exact.mean.real) < 4 * mc.error_of_mean
+    assert mc.error_of_mean < 0.05
+
+
+def test_marshall_sublattice():
+    chain = hamiltonians.get("heisenberg_chain", L=6)
+    np.testing.assert_array_equal(marshall_sublattice(chain), [True, False] * 3)
+    assert marshall_sublattice(hamiltonians.get("j1j2", Lx=3, Ly=3)) is None  # odd periodic: frustrated
+    assert marshall_sublattice(hamiltonians.get("j1j2", Lx=4, Ly=4, marshall=True)) is None
+    # snake order on 4x4: sublattice parity of (x + y) alternates along the snake
+    sub = marshall_sublattice(hamiltonians.get("j1j2", Lx=4, Ly=4))
+    assert sub.sum() == 8 and all(sub[i] != sub[i + 1] for i in range(15))
+
+
+def test_model_fits_and_options():
+    tr, gt = model_spec("transformer"), model_spec("gauge_transformer")
+    z2 = hamiltonians.get("z2_gauge", Lx=2, Ly=2, h=0.1)
+    chain = hamiltonians.get("heisenberg_chain", L=6)
+    assert tr.fits(chain) is None and gt.fits(z2) is None
+    assert "gauge_transformer" in tr.fits(z2)
+    assert gt.fits(chain) is not None
+    with pytest.raises(ValueError, match="n_heads"):
+        tr.options(d_model=30, n_heads=4)
+    with pytest.raises(ValueError, match="n_layers"):
+        gt.options(n_layers=0)
+    with pytest.raises(ValueError, match="sign_prior"):
+        tr.build(hamiltonians.get("j1j2", Lx=3, Ly=3), tr.options(sign_prior="marshall"))
+    rnn = model_spec("ar_rnn")
+    assert rnn.fits(chain) is None and rnn.fits(z2) is None
+    assert rnn.check(hamiltonians.get("j1j2", Lx=3, Ly=3), rnn.options(sign_prior="marshall")) is not None
+    assert rnn.check(chain, rnn.options(sign_prior="marshall")) is None
+
+
+def test_sampler_refuses_other_models():
+    chain = hamiltonians.get("heisenberg_chain", L=6)
+    hilbert, _ = chain.to_netket()
+    sampler = ConstrainedDirectSampler(hilbert, "spin_half")
+    with pytest.raises(TypeError, match="ConstrainedAR"):
+        nk.vqs.MCState(sampler, nk.models.RBM(), n_samples=16)
+
+
+BAD_CONFIGS = {
+    "unknown model": ('name = "heisenberg_chain"\nL = 6', 'model = "transfomer"', "unknown model 'transfomer'. Available:"),
+    "gauge model on spins": ('name = "heisenberg_chain"\nL = 6', 'model = "gauge_transformer"', "use 'transformer'"),
+    "site model on links": ('name = "z2_gauge"\nLx = 2\nLy = 2\nh = 0.1', 'model = "transformer"', "use model 'gauge_transformer'"),
+    "heads": ('name = "heisenberg_chain"\nL = 6', 'model = "transformer"\nd_model = 30\nn_heads = 4', r"d_model \(30\) must be a multiple of n_heads \(4\)"),
+    "rnn size": ('name = "heisenberg_chain"\nL = 6', 'model = "ar_rnn"\nhidden = 0', "hidden must be >= 1"),
+    "frustrated marshall": ('name = "j1j2"\nLx = 3\nLy = 3', 'model = "ar_rnn"\nsign_prior = "marshall"', "use sign_prior = 'auto' or 'none'"),
+    "misspelt key": ('name = "heisenberg_chain"\nL = 6', 'model = "transformer"\nn_layer = 2', "Did you mean 'n_layers'"),
+}
+
+
+@pytest.mark.parametrize("key", list(BAD_CONFIGS), ids=list(BAD_CONFIGS))
+def test_bad_configurations_fail_when_parsed(key):
+    """Mistakes are reported by ``nqs.config.loads``, before any model is built or compiled,
+    with a message naming the fix."""
+    from nqs.config import ConfigError, loads
+
+    problem, method, message = BAD_CONFIGS[key]
+    text = f'[problem]\n{problem}\n\n[method]\nkind = "vmc"\n{method}\n'
+    with pytest.raises(ConfigError, match=message):
+        loads(text)

@@ -1,0 +1,210 @@
+"""Hidden-fermion determinant state: fermionic sign convention against exact eigenstates and ED,
+the determinant structure, configuration checks, and accuracy through the runner."""
+
+import time
+import tomllib
+
+import jax
+import jax.numpy as jnp
+import netket as nk
+import numpy as np
+import optax
+import pytest
+
+import hamiltonians
+from nqs import config, runner
+from nqs.config import ConfigError
+from nqs.models import model_spec
+from nqs.models.hfds import HFDS, HFDSOptions, mean_field_orbitals
+
+
+def _hopping(problem) -> np.ndarray:
+    n = problem.n_sites
+    h = np.zeros((n, n))
+    for i, j in problem.geometry.bonds:
+        h[i, j] = h[j, i] = -1.0
+    return h
+
+
+def _exact_residual(problem, log_psi: np.ndarray, states: np.ndarray) -> tuple[float, float]:
+    """``(E, |H psi - E psi| / |psi|)`` of the vector ``exp(log_psi)`` over the whole sector."""
+    _, op = problem.to_netket()
+    psi = np.exp(log_psi - np.max(log_psi.real))
+    psi /= np.linalg.norm(psi)
+    mat = op.to_sparse()
+    h_psi = mat @ psi
+    energy = float(np.real(np.vdot(psi, h_psi)))
+    return energy, float(np.linalg.norm(h_psi - energy * psi))
+
+
+def _slater_params(model: HFDS, phi: np.ndarray, states: np.ndarray):
+    params = jax.jit(model.init)(jax.random.PRNGKey(0), states[:2])["params"]
+    params = jax.tree_util.tree_map(np.asarray, params)
+    params["orbitals"] = phi
+    return {"params": params}
+
+
+def test_rotated_fully_polarised_state_is_an_exact_eigenstate():
+    """Sign convention with both spin species: the fully polarised free-fermion ground state,
+    rotated into S^z = 0, is an exact eigenstate of t-J (the J term vanishes on triplets).
+    As a determinant it has identical orbitals in the down and up blocks; its amplitudes are
+    right only if occupied modes are ordered as the operator orders them (NetKet mode order)."""
+    p = hamiltonians.get("tj", Lx=3, Ly=2, n_holes=2, pbc=False)  # n_up = n_dn = 2
+    hi, _ = p.to_netket()
+    states = np.asarray(hi.all_states())
+    n, n_e = p.n_sites, 4
+    e, v = np.linalg.eigh(_hopping(p))
+    assert e[n_e] - e[n_e - 1] > 0.1  # closed shell: unique free-fermion ground state
+    phi = np.concatenate([v[:, :n_e], v[:, :n_e]], axis=0)  # rows: down modes, then up modes
+    model = HFDS(n_orbitals=n, n_electrons=n_e, n_hidden=0, jastrow=False)
+    log_psi = np.asarray(jax.jit(model.apply)(_slater_params(model, phi, states), states))
+    energy, residual = _exact_residual(p, log_psi, states)
+    polarised = hamiltonians.get("tj", Lx=3, Ly=2, n_holes=2, pbc=False, Sz=2).exact()
+    assert polarised == pytest.approx(e[:n_e].sum(), abs=1e-10)  # free spinless fermions
+    assert energy == pytest.approx(polarised, abs=1e-10)
+    assert residual < 1e-10
+
+    # negative control: the same determinant with rows in site order (the snake Jordan-Wigner
+    # order, up before down on a site) has configuration-dependent sign errors and is no
+    # eigenstate, so the check above does test the ordering
+    def site_ordered(x):
+        modes = [m for site in range(n) for m in (n + site, site) if x[m]]
+        return np.linalg.det(phi[modes]).astype(complex)
+
+    wrong = np.log(np.array([site_ordered(x) for x in states]))
+    _, residual_wrong = _exact_residual(p, wrong, states)
+    assert residual_wrong > 0.1
+
+
+def test_registry_model_is_exact_for_polarised_free_fermions():
+    """``Sz = n_e/2``: t-J is free spinless fermions; with no hidden fermions, no Jastrow and
+    no staggered field the built model starts (up to its 1e-2 initial noise) at the exact
+    Slater determinant, and with the noise removed it is exact."""
+    p = hamiltonians.get("tj", Lx=3, Ly=2, n_holes=2, pbc=False, Sz=2)
+    hi, _ = p.to_netket()
+    states = np.asarray(hi.all_states())
+    o = HFDSOptions(n_hidden=0, jastrow=False, staggered_field=0.0)
+    model = model_spec("hfds").build(p, o)
+    phi = mean_field_orbitals(p, 0.0)
+    log_psi = np.asarray(jax.jit(model.apply)(_slater_params(model, phi, states), states))
+    energy, residual = _exact_residual(p, log_psi, states)
+    assert energy == pytest.approx(p.exact(), abs=1e-5)  # 1e-3 tie-breaking field, second order
+    assert residual < 1e-2
+
+
+def test_hidden_rows_start_as_identity_block():
+    """With zero noise the hidden rows are [0 | 1]: the HFDS equals the Slater determinant of
+    its first N_e orbital columns (block-triangular determinant)."""
+    p = hamiltonians.get("tj", Lx=2, Ly=2, n_holes=1, pbc=False)
+    hi, _ = p.to_netket()
+    states = np.asarray(hi.all_states())
+    phi0 = mean_field_orbitals(p, 0.7)
+    model = HFDS(
+        n_orbitals=4, n_electrons=3, n_hidden=3, noise=0.0, jastrow=False,
+        orbitals_init=nk.utils.HashableArray(phi0),
+    )
+    params = jax.jit(model.init)(jax.random.PRNGKey(0), states[:2])
+    log_psi = np.asarray(jax.jit(model.apply)(params, states))
+    ref = np.array([np.linalg.det(phi0[np.flatnonzero(x)]) for x in states])
+    np.testing.assert_allclose(np.exp(log_psi), ref, atol=1e-12)
+    assert np.all(np.abs(ref) > 0)
+
+
+def test_hfds_reaches_ed_on_a_tiny_cluster():
+    """Full-sum SR on the 2x3 open cluster with 2 holes (90 states): the hidden fermions let
+    the determinant reach the interacting ground state."""
+    p = hamiltonians.get("tj", Lx=3, Ly=2, n_holes=2, pbc=False)
+    hi, op = p.to_netket()
+    model = model_spec("hfds").build(p, HFDSOptions(n_hidden=2, hidden_width=16))
+    vs = nk.vqs.FullSumState(hi, model, seed=0)
+    # real parameters, real wavefunction with a sign: SR's real mode is exact and much cheaper
+    drv = nk.driver.VMC_SR(op, optax.sgd(0.05), diag_shift=1e-4, mode="real", variational_state=vs)
+    drv.run(150, show_progress=False)
+    energy = float(np.real(vs.expect(op).mean))
+    exact = p.exact()
+    # exact expectation (no sampling noise); 150 SR steps reach 1e-4 relative accuracy
+    # while the mean-field start is ~5 % above
+    assert energy >= exact - 1e-9
+    assert (energy - exact) / abs(exact) < 1e-4
+
+
+@pytest.mark.parametrize(
+    "problem, match",
+    [
+        ('name = "j1j2"\nLx = 4\nLy = 4', "hfds.*t-J.*spin models use 'vit'"),
+        ('name = "z2_gauge"\nLx = 2\nLy = 2\nh = 0.5', "gauge models 'gauge_transformer'"),
+        ('name = "tj"\nLx = 3\nLy = 3\nn_holes = 9', "at least one electron"),
+    ],
+    ids=["spin", "gauge", "no-electrons"],
+)
+def test_problems_hfds_does_not_fit_are_refused_before_compute(problem, match):
+    with pytest.raises(ConfigError, match=match):
+        config.loads(f'[problem]\n{problem}\n[method]\nkind = "vmc"\nmodel = "hfds"\n')
+    # building directly (bypassing the configuration) gives the same reason
+    params = tomllib.loads(problem)
+    p = hamiltonians.get(params.pop("name"), **params)
+    with pytest.raises(ValueError, match=match):
+        model_spec("hfds").build(p, HFDSOptions())
+
+
+def test_configuration_checks_fail_before_compute():
+    with pytest.raises(ConfigError, match="n_hidden must be >= 0"):
+        config.loads(
+            '[problem]\nname = "tj"\nLx = 2\nLy = 2\nn_holes = 1\npbc = false\n'
+            '[method]\nkind = "vmc"\nmodel = "hfds"\nn_hidden = -1\n'
+        )
+    with pytest.raises(ConfigError, match="hop_probability"):
+        config.loads(
+            '[problem]\nname = "tj"\nLx = 2\nLy = 2\nn_holes = 1\npbc = false\n'
+            '[method]\nkind = "vmc"\nmodel = "hfds"\nhop_probability = 0\n'
+        )
+
+
+TJ_4X4 = """
+[problem]
+name = "tj"
+Lx = 4
+Ly = 4
+n_holes = 2
+J = 0.4
+
+[method]
+kind = "vmc"
+model = "hfds"
+n_iter = 300
+seed = {seed}
+
+[output]
+archive = "{archive}"
+"""
+
+
+@pytest.mark.slow
+def test_hfds_tj_4x4_two_holes_accuracy(tmp_path):
+    t0 = time.perf_counter()
+    conf = config.loads(TJ_4X4.format(seed=0, archive=(tmp_path / "hfds.h5").as_posix()))
+    a = runner.run(conf, progress=False, log=lambda s: None)
+    wall = time.perf_counter() - t0
+    rel = a.result["relative_error"]
+    print(f"hfds t-J 4x4 2 holes: E = {a.result['energy']:.6f} +- {a.result['energy_error']:.1e}, "
+          f"exact {a.result['exact_energy']:.6f}, rel. error {rel:.2e}, wall {wall:.0f} s")
+    # target of the issue: 2e-2; the final estimate uses 4 x 512 samples, its statistical error
+    # (~1e-3 relative) is far below the margin
+    assert abs(rel) < 2e-2
+    assert a.result["energy"] - a.result["exact_energy"] > -5 * a.result["energy_error"]
+
+
+def test_sr_runs_in_real_mode_for_real_fermionic_states():
+    """Real parameters on the t-J space: SR's real mode (exact there, several times cheaper than
+    NetKet's complex fallback for fermions); complex parameters or spins: NetKet's choice."""
+    from types import SimpleNamespace
+
+    from nqs.vmc import _sr_mode
+
+    tj_hi, _ = hamiltonians.get("tj", Lx=3, Ly=2, n_holes=2, pbc=False).to_netket()
+    spin_hi, _ = hamiltonians.get("heisenberg_chain", L=4).to_netket()
+    real = SimpleNamespace(parameters={"w": np.zeros(3), "b": {"c": np.zeros(2)}})
+    cplx = SimpleNamespace(parameters={"w": np.zeros(3), "b": {"c": np.zeros(2, complex)}})
+    assert _sr_mode(tj_hi, real) == "real"
+    assert _sr_mode(tj_hi, cplx) is None
+    assert _sr_mode(spin_hi, real) is None

@@ -1,0 +1,98 @@
+"""The direct sampler under NetKet's JAX sharding (``NETKET_EXPERIMENTAL_SHARDING=1``).
+
+Two fake CPU devices (``--xla_force_host_platform_device_count=2``) stand in for GPUs: the
+sample batch must be split over both, and the energy statistics of the Transformer at fixed
+parameters must agree with a one-device run and with the exact full-sum expectation. JAX reads
+these flags once, at import, so each run is a fresh subprocess.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+SCRIPT = r"""
+import json
+import jax
+import netket as nk
+import numpy as np
+import hamiltonians
+from hamiltonians.netket_backend import configs_from_netket
+from nqs.models import model_spec
+
+problem = hamiltonians.get("heisenberg_chain", L=8)
+hilbert, hamiltonian = problem.to_netket()
+spec = model_spec("transformer")
+model = spec.build(problem, spec.options(d_model=16, n_heads=2, n_layers=1))
+sampler = spec.make_sampler(problem, hilbert, hamiltonian, None)
+state = nk.vqs.MCState(sampler, model, n_samples=2048, seed=0, sampler_seed=1)
+# move away from the near-uniform initialisation (same parameters in every run: seeded)
+leaves, tree = jax.tree_util.tree_flatten(state.parameters)
+keys = jax.random.split(jax.random.key(5), len(leaves))
+state.parameters = jax.tree_util.tree_unflatten(
+    tree, [p + 0.3 * jax.random.normal(k, p.shape, p.dtype) for p, k in zip(leaves, keys)]
+)
+samples = state.sample()
+stats = state.expect(hamiltonian)
+exact = nk.vqs.FullSumState(hilbert, model, variables=state.variables).expect(hamiltonian)
+in_sector = problem.constraint.check(
+    configs_from_netket(problem.local_space, np.asarray(samples).reshape(-1, hilbert.size))
+).all()
+print("RESULT", json.dumps({
+    "devices": jax.device_count(),
+    "sample_devices": len(samples.sharding.device_set),
+    "n_samples": int(np.prod(samples.shape[:-1])),
+    "mean": float(stats.mean.real), "error": float(stats.error_of_mean),
+    "exact": float(exact.mean.real), "in_sector": bool(in_sector),
+}))
+"""
+
+
+def start(n_devices: int) -> subprocess.Popen:
+    env = dict(os.environ)
+    env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={n_devices}"
+    env["JAX_PLATFORMS"] = "cpu"
+    if n_devices > 1:
+        env["NETKET_EXPERIMENTAL_SHARDING"] = "1"
+    else:
+        env.pop("NETKET_EXPERIMENTAL_SHARDING", None)
+    return subprocess.Popen([sys.executable, "-c", SCRIPT], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def result(proc: subprocess.Popen) -> dict:
+    stdout, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 0, stderr[-3000:]
+    line = next(l for l in stdout.splitlines() if l.startswith("RESULT "))
+    return json.loads(line[len("RESULT "):])
+
+
+@pytest.fixture(scope="module")
+def runs() -> tuple[dict, dict]:
+    # both runs at once: each is mostly import and compilation, single-threaded
+    one, two = start(1), start(2)
+    return result(one), result(two)
+
+
+def test_samples_are_split_over_devices(runs):
+    one, two = runs
+    assert one["devices"] == 1 and one["sample_devices"] == 1
+    assert two["devices"] == 2 and two["sample_devices"] == 2
+    assert one["n_samples"] == two["n_samples"] == 2048
+    assert one["in_sector"] and two["in_sector"]
+
+
+def test_energy_statistics_agree(runs):
+    one, two = runs
+    # same parameters, so the same exact expectation; independent samples: the two means agree
+    # within 4 combined standard errors, and each is within 4 errors of the exact value
+    assert one["exact"] == pytest.approx(two["exact"], abs=1e-10)
+    combined = (one["error"] ** 2 + two["error"] ** 2) ** 0.5
+    assert abs(one["mean"] - two["mean"]) < 4 * combined
+    for r in (one, two):
+        assert abs(r["mean"] - r["exact"]) < 4 * r["error"]
+        # the errors must be small enough for the comparison to mean something
+        assert r["error"] < 0.05  # units of J; the energy spread of this state is O(1)

@@ -1,0 +1,147 @@
+"""Vision Transformer with factored attention: symmetries, sign prior, configuration checks,
+and accuracy on the frustrated 4x4 J1-J2 model through the runner."""
+
+import time
+
+import jax
+import numpy as np
+import pytest
+
+import hamiltonians
+from nqs import config, runner
+from nqs.config import ConfigError
+from nqs.models import model_spec
+from nqs.models.vit import ViTOptions
+
+
+def _translated(x: np.ndarray, perm: np.ndarray) -> np.ndarray:
+    """Configuration after moving the spin of site i to site perm[i]."""
+    out = np.empty_like(x)
+    out[..., perm] = x
+    return out
+
+
+def _model_and_params(problem, **options):
+    model = model_spec("vit").build(problem, ViTOptions(**options))
+    hi, _ = problem.to_netket()
+    x = np.asarray(hi.random_state(jax.random.PRNGKey(0), 16))
+    params = model.init(jax.random.PRNGKey(1), x)
+    # random, not small, weights everywhere so that symmetries are not accidental
+    leaves, tree = jax.tree_util.tree_flatten(params)
+    keys = jax.random.split(jax.random.PRNGKey(2), len(leaves))
+    leaves = [l + 0.3 * jax.random.normal(k, l.shape) for l, k in zip(leaves, keys)]
+    return model, jax.tree_util.tree_unflatten(tree, leaves), x
+
+
+def _on_translations(model, params, x: np.ndarray, translations) -> tuple[np.ndarray, np.ndarray]:
+    """``log psi`` of ``x`` ``(batch,)`` and of all its translates ``(n_translations, batch)``,
+    in one evaluation (the model accepts any leading batch shape)."""
+    xs = np.stack([x] + [_translated(x, perm) for perm in translations])
+    out = np.asarray(model.apply(params, xs))
+    return out[0], out[1:]
+
+
+@pytest.mark.parametrize("sign_prior", ["none", "marshall"])
+def test_symmetrized_vit_is_invariant_under_every_translation(sign_prior):
+    p = hamiltonians.get("j1j2", Lx=4, Ly=4, J2=0.5)
+    model, params, x = _model_and_params(p, symmetrize=True, sign_prior=sign_prior)
+    ref, out = _on_translations(model, params, x, p.geometry.translations)
+    assert np.std(ref.real) > 0.1  # a non-trivial function of the configuration
+    # log-amplitudes modulo 2 pi i (a sign is exp(i pi))
+    np.testing.assert_allclose(np.exp(out - ref), 1.0, atol=1e-10)
+
+
+def test_unsymmetrized_vit_is_invariant_under_patch_translations_only():
+    p = hamiltonians.get("j1j2", Lx=4, Ly=4, J2=0.5)
+    model, params, x = _model_and_params(p, symmetrize=False, sign_prior="none")
+    geo = p.geometry
+    ref, out = _on_translations(model, params, x, geo.translations)
+    for (tx, ty), o in zip(geo.coords, out):
+        if tx % 2 == 0 and ty % 2 == 0:  # whole 2x2 patches
+            np.testing.assert_allclose(o, ref, atol=1e-10)
+        else:
+            assert np.max(np.abs(o - ref)) > 1e-3
+
+
+def test_vit_on_a_chain_with_the_marshall_prior():
+    """Heisenberg chain of 8 sites, patches of 2: the prior gives the sign (-1)^(N_up on even
+    sites), so translation by one site (A <-> B, N/2 = 4 up spins swapped) keeps psi."""
+    p = hamiltonians.get("heisenberg_chain", L=8)
+    model, params, x = _model_and_params(p, patch_size=[2], sign_prior="auto")
+    ref, out = _on_translations(model, params, x, p.geometry.translations)
+    up_even = ((x[:, ::2] + 1) / 2).sum(-1)
+    no_prior = model.clone(sign_sites=None).apply(params, x)
+    np.testing.assert_allclose(np.exp(ref - no_prior), (-1.0) ** up_even, atol=1e-12)
+    np.testing.assert_allclose(np.exp(out - ref), 1.0, atol=1e-10)
+
+
+def test_configuration_checks_fail_before_compute():
+    base = '[problem]\nname = "{name}"\n{size}\n[method]\nkind = "vmc"\nmodel = "vit"\n{extra}\n'
+    j1j2 = dict(name="j1j2", size="Lx = 4\nLy = 4\nJ2 = 0.5")
+    with pytest.raises(ConfigError, match=r"patch_size \[3, 3\].*does not tile the 4x4.*\[2, 2\]"):
+        config.loads(base.format(**j1j2, extra="patch_size = [3, 3]"))
+    with pytest.raises(ConfigError, match=r"d_model \(10\) must be a multiple of n_heads \(4\)"):
+        config.loads(base.format(**j1j2, extra="d_model = 10"))
+    with pytest.raises(ConfigError, match="set pbc = true"):
+        config.loads(base.format(name="j1j2", size="Lx = 4\nLy = 4\npbc = false", extra=""))
+    with pytest.raises(ConfigError, match="for t-J use 'hfds'"):
+        config.loads(base.format(name="tj", size="Lx = 4\nLy = 4\nn_holes = 2", extra=""))
+    with pytest.raises(ConfigError, match="sign_prior = 'none'"):
+        config.loads(base.format(name="heisenberg_chain", size="L = 9", extra='sign_prior = "marshall"\npatch_size = [3]'))
+    with pytest.raises(ConfigError, match=r"patch_size \[4\] = 4x1 does not tile the 10x1"):
+        config.loads(base.format(name="heisenberg_chain", size="L = 10", extra="patch_size = [4]"))
+    for gauge in ('name = "u1_qlm"\nLx = 2\nLy = 2', 'name = "z2_gauge"\nLx = 2\nLy = 2\nh = 0.5'):
+        with pytest.raises(ConfigError, match="not on links.*'gauge_transformer'"):
+            config.loads(f'[problem]\n{gauge}\n[method]\nkind = "vmc"\nmodel = "vit"\n')
+
+
+def test_build_refuses_what_the_configuration_refuses():
+    """Code that bypasses the configuration gets the same message, as a ValueError."""
+    p = hamiltonians.get("j1j2", Lx=4, Ly=4, J2=0.5)
+    with pytest.raises(ValueError, match=r"does not tile the 4x4"):
+        model_spec("vit").build(p, ViTOptions(patch_size=[3, 2]))
+    with pytest.raises(ValueError, match="d_model"):
+        ViTOptions(d_model=6, n_heads=4)
+
+
+def test_model_vmc_defaults_apply_unless_written():
+    text = '[problem]\nname = "j1j2"\nLx = 4\nLy = 4\nJ2 = 0.5\n[method]\nkind = "vmc"\nmodel = "vit"\n'
+    o = config.loads(text).options
+    for key, value in ViTOptions.vmc_defaults.items():
+        assert getattr(o, key) == value
+    o = config.loads(text + "n_samples = 256\nlearning_rate = 0.1\n").options
+    assert (o.n_samples, o.learning_rate) == (256, 0.1)
+    assert o.diag_shift_final == ViTOptions.vmc_defaults["diag_shift_final"]
+
+
+J1J2_4X4 = """
+[problem]
+name = "j1j2"
+Lx = 4
+Ly = 4
+J2 = 0.5
+
+[method]
+kind = "vmc"
+model = "vit"
+n_iter = 300
+seed = {seed}
+
+[output]
+archive = "{archive}"
+"""
+
+
+@pytest.mark.slow
+def test_vit_j1j2_4x4_frustrated_accuracy(tmp_path):
+    t0 = time.perf_counter()
+    conf = config.loads(J1J2_4X4.format(seed=0, archive=(tmp_path / "vit.h5").as_posix()))
+    a = runner.run(conf, progress=False, log=lambda s: None)
+    wall = time.perf_counter() - t0
+    rel = a.result["relative_error"]
+    print(f"vit j1j2 4x4 J2=0.5: E = {a.result['energy']:.6f} +- {a.result['energy_error']:.1e}, "
+          f"exact {a.result['exact_energy']:.6f}, rel. error {rel:.2e}, wall {wall:.0f} s")
+    # target of the issue: 5e-3; the final estimate (4 x 512 samples) has a statistical error
+    # of a few 1e-4 relative, well below the margin
+    assert abs(rel) < 5e-3
+    assert a.result["energy"] - a.result["exact_energy"] > -5 * a.result["energy_error"]
