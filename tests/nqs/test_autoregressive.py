@@ -12,7 +12,6 @@ import jax.numpy as jnp
 import netket as nk
 import numpy as np
 import pytest
-from scipy import stats
 
 import hamiltonians
 from hamiltonians.netket_backend import configs_from_netket, configs_to_netket
@@ -24,10 +23,7 @@ PROBLEMS = {
     "heisenberg_chain_L6": ("heisenberg_chain", {"L": 6}, "transformer"),
     "j1j2_3x3_Sz1/2": ("j1j2", {"Lx": 3, "Ly": 3, "J2": 0.5}, "transformer"),
     "tj_2x3_open_2holes": ("tj", {"Lx": 2, "Ly": 3, "n_holes": 2, "pbc": False}, "transformer"),
-    "tj_3x3_1hole": ("tj", {"Lx": 3, "Ly": 3, "n_holes": 1}, "transformer"),
-    "z2_gauge_2x2": ("z2_gauge", {"Lx": 2, "Ly": 2, "h": 0.3}, "gauge_transformer"),
     "z2_gauge_3x2": ("z2_gauge", {"Lx": 3, "Ly": 2, "h": 0.3}, "gauge_transformer"),
-    "u1_qlm_2x2": ("u1_qlm", {"Lx": 2, "Ly": 2}, "gauge_transformer"),
     "u1_qlm_3x2": ("u1_qlm", {"Lx": 3, "Ly": 2, "lam": -0.5}, "gauge_transformer"),
     # the GRU on one problem per kind of constraint
     "rnn-heisenberg_chain_L6": ("heisenberg_chain", {"L": 6}, "ar_rnn"),
@@ -103,27 +99,14 @@ def test_no_sample_violates_the_constraint(case):
     assert case.problem.constraint.check(local).all()
 
 
-def test_sample_frequencies_follow_psi_squared(case):
+def test_sample_frequencies_follow_psi_squared(case, chi_square):
     local = configs_from_netket(case.problem.local_space, case.samples)
     index = {tuple(c): i for i, c in enumerate(case.basis.tolist())}
     counts = np.bincount([index[tuple(c)] for c in local.tolist()], minlength=len(case.basis))
     expected = len(local) * np.exp(2 * case.log_psi.real)
-    # merge configurations into bins of expected count >= 5 (validity of the chi-square law)
-    order = np.argsort(expected)
-    obs_bins, exp_bins = [], []
-    acc_o = acc_e = 0.0
-    for i in order:
-        acc_o += counts[i]
-        acc_e += expected[i]
-        if acc_e >= 5:
-            obs_bins.append(acc_o)
-            exp_bins.append(acc_e)
-            acc_o = acc_e = 0.0
-    obs_bins[-1] += acc_o
-    exp_bins[-1] += acc_e
-    assert len(obs_bins) >= 10
-    chi2, p_value = stats.chisquare(obs_bins, exp_bins)
-    assert p_value > P_VALUE_MIN, (chi2, len(obs_bins))
+    n_bins, p_value = chi_square(counts, expected)
+    assert n_bins >= 10
+    assert p_value > P_VALUE_MIN, n_bins
 
 
 def test_sampler_log_probabilities_are_log_psi_squared(case):
@@ -164,7 +147,7 @@ def test_conversions_round_trip(case):
     np.testing.assert_array_equal(np.asarray(local_to_configs(space.name, a, x.dtype)), x)
 
 
-@pytest.mark.parametrize("key", ["tj_2x3_open_2holes", "u1_qlm_2x2"])
+@pytest.mark.parametrize("key", ["tj_2x3_open_2holes", "u1_qlm_3x2"])
 def test_mc_energy_matches_full_summation(key):
     """End to end through NetKet: the MC estimate with our samples equals <psi|H|psi> summed over
     the whole NetKet Hilbert space (fermion signs and conversions included)."""

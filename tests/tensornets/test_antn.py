@@ -12,7 +12,6 @@ import jax.numpy as jnp
 import netket as nk
 import numpy as np
 import pytest
-from scipy import stats
 
 import hamiltonians
 from hamiltonians.netket_backend import configs_from_netket, configs_to_netket
@@ -79,7 +78,7 @@ def test_zero_outside_the_sector(case):
     assert np.all(np.exp(log_psi.real) == 0.0)
 
 
-def test_samples_stay_in_the_sector_and_follow_psi_squared(case):
+def test_samples_stay_in_the_sector_and_follow_psi_squared(case, chi_square):
     sampler = make_direct_sampler(case.problem, case.hilbert, case.hamiltonian, None)
     state = nk.vqs.MCState(sampler, case.model, variables=case.params, n_samples=N_SAMPLES, sampler_seed=3)
     local = configs_from_netket(case.problem.local_space, np.asarray(state.sample()).reshape(-1, case.hilbert.size))
@@ -87,18 +86,9 @@ def test_samples_stay_in_the_sector_and_follow_psi_squared(case):
     index = {tuple(c): i for i, c in enumerate(case.basis.tolist())}
     counts = np.bincount([index[tuple(c)] for c in local.tolist()], minlength=len(case.basis))
     expected = len(local) * np.exp(2 * case.log_psi.real)
-    # bins of expected count >= 5, merged from the least likely configurations up
-    obs, exp, acc_o, acc_e = [], [], 0.0, 0.0
-    for i in np.argsort(expected):
-        acc_o, acc_e = acc_o + counts[i], acc_e + expected[i]
-        if acc_e >= 5:
-            obs.append(acc_o)
-            exp.append(acc_e)
-            acc_o = acc_e = 0.0
-    obs[-1] += acc_o
-    exp[-1] += acc_e
-    assert len(obs) >= min(10, len(case.basis) // 3)  # 20 configurations in the 2x3 Sz=0 sector
-    assert stats.chisquare(obs, exp).pvalue > P_VALUE_MIN
+    n_bins, p_value = chi_square(counts, expected)
+    assert n_bins >= min(10, len(case.basis) // 3)  # 20 configurations in the 2x3 Sz=0 sector
+    assert p_value > P_VALUE_MIN
 
 
 def test_cached_steps_equal_teacher_forcing(case):
@@ -174,6 +164,7 @@ def test_entry_point_and_bad_options(tmp_path):
         cfg.loads(tj)
 
 
+@pytest.mark.slow
 def test_short_run_reaches_the_chain_ground_state(tmp_path):
     """8-site Heisenberg chain (ED -3.651093408937): 60 SR steps of a small ANTN."""
     text = METHOD.format(

@@ -1,0 +1,29 @@
+"""Checks shared by the sampler tests."""
+
+import numpy as np
+import pytest
+from scipy import stats
+
+
+def binned_chi_square(counts: np.ndarray, expected: np.ndarray, min_expected: float = 5.0) -> tuple[int, float]:
+    """Chi-square test of observed ``counts`` against ``expected`` counts per configuration.
+
+    Configurations are merged, from the least likely up, into bins of expected count at least
+    ``min_expected`` (where the chi-square law of the statistic holds); returns the number of
+    bins and the p-value."""
+    obs, exp, acc_o, acc_e = [], [], 0.0, 0.0
+    for i in np.argsort(expected):
+        acc_o, acc_e = acc_o + counts[i], acc_e + expected[i]
+        if acc_e >= min_expected:
+            obs.append(acc_o)
+            exp.append(acc_e)
+            acc_o = acc_e = 0.0
+    obs[-1] += acc_o
+    exp[-1] += acc_e
+    return len(obs), float(stats.chisquare(obs, exp).pvalue)
+
+
+@pytest.fixture
+def chi_square():
+    """:func:`binned_chi_square`."""
+    return binned_chi_square
