@@ -106,8 +106,8 @@ def _check_sizes(o) -> None:
 
 
 @dataclass
-class TransformerOptions:
-    """``[method]`` keys of ``model = "transformer"``."""
+class GaugeTransformerOptions:
+    """``[method]`` keys of ``model = "gauge_transformer"`` (also the sizes of ``transformer``)."""
 
     d_model: int = 32
     """Width of the residual stream (embedding dimension)."""
@@ -117,6 +117,15 @@ class TransformerOptions:
     """Transformer blocks."""
     mlp_ratio: int = 2
     """MLP hidden width as a multiple of ``d_model``."""
+
+    def __post_init__(self):
+        _check_sizes(self)
+
+
+@dataclass
+class TransformerOptions(GaugeTransformerOptions):
+    """``[method]`` keys of ``model = "transformer"``: the sizes above and a sign prior."""
+
     sign_prior: Literal["auto", "marshall", "none"] = "auto"
     """Fixed phase added to the learned one: ``marshall`` is ``(-1)^{N_down(A)}`` on a bipartite
     lattice (exact sign of the unfrustrated antiferromagnet); ``auto`` uses it for
@@ -124,26 +133,9 @@ class TransformerOptions:
     already rotates it away), else none."""
 
     def __post_init__(self):
-        _check_sizes(self)
+        super().__post_init__()
         if self.sign_prior not in ("auto", "marshall", "none"):
             raise ValueError(f"sign_prior must be 'auto', 'marshall' or 'none', got {self.sign_prior!r}")
-
-
-@dataclass
-class GaugeTransformerOptions:
-    """``[method]`` keys of ``model = "gauge_transformer"``."""
-
-    d_model: int = 32
-    """Width of the residual stream (embedding dimension)."""
-    n_heads: int = 4
-    """Attention heads (``d_model`` must be a multiple)."""
-    n_layers: int = 2
-    """Transformer blocks."""
-    mlp_ratio: int = 2
-    """MLP hidden width as a multiple of ``d_model``."""
-
-    def __post_init__(self):
-        _check_sizes(self)
 
 
 # --------------------------------------------------------------------------- building
