@@ -140,7 +140,9 @@ class ANTNModel(ARTransformer):
     def raw_conditionals(self, a: jax.Array) -> tuple[jax.Array, jax.Array]:
         envs = self._right_environments()
         states, _ = automaton_states(self._table(), a)
-        ell0 = jnp.broadcast_to(self._normalised(self.left), (a.shape[0], self.bond_dim))
+        # built on a slice of ``a``, not broadcast: inside NetKet's shard_map (on-the-fly SR) the
+        # scan carry must have the same varying-axis type as the scanned configurations
+        ell0 = jnp.zeros_like(a[:, :1], dtype=self.left.dtype) + self._normalised(self.left)
 
         def advance(ell, inputs):
             a_k, t_k = inputs  # (B,), (d, D, D)

@@ -74,7 +74,9 @@ class GRULayer(nn.Module):
             h = gru_update(gx_k, h, w_h, b_hn)
             return h, h
 
-        h0 = jnp.zeros(x.shape[:1] + (self.hidden,), dtype=gx.dtype)
+        # derived from gx, not built fresh: inside NetKet's shard_map (on-the-fly SR) the carry
+        # must have the same varying-axis type as the scanned inputs
+        h0 = jnp.zeros_like(gx[:, 0, : self.hidden])
         _, hs = jax.lax.scan(step, h0, jnp.swapaxes(gx, 0, 1))
         return jnp.swapaxes(hs, 0, 1)
 

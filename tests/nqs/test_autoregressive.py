@@ -217,3 +217,22 @@ def test_bad_configurations_fail_when_parsed(key):
     text = f'[problem]\n{problem}\n\n[method]\nkind = "vmc"\n{method}\n'
     with pytest.raises(ConfigError, match=message):
         loads(text)
+
+
+@pytest.mark.parametrize("model", ["ar_rnn", "transformer"])
+def test_vmc_steps_under_on_the_fly_sr(model, tmp_path):
+    """More parameters than samples: NetKet's SR takes its on-the-fly NTK route, which evaluates
+    the model inside shard_map (scan carries must match the inputs' sharding type). Regression:
+    the GRU's initial hidden state used to fail there."""
+    from nqs.config import loads
+    from nqs.runner import run
+
+    text = (
+        f"[problem]\nname = 'heisenberg_chain'\nL = 8\n\n[method]\nkind = 'vmc'\nmodel = '{model}'\n"
+        f"n_iter = 2\nn_samples = 64\nn_chains = 16\non_the_fly = true\n\n"
+        f"[output]\narchive = '{tmp_path / 'run.h5'}'\n"
+    )
+    a = run(loads(text), progress=False, log=lambda s: None)
+    assert a.status == "completed"
+    exact = hamiltonians.get("heisenberg_chain", L=8).exact()
+    assert exact - 5 * a.result["energy_error"] <= a.result["energy"] < 0
