@@ -69,7 +69,7 @@ from hamiltonians.lattice import SquareLattice
 from nqs.config import ConfigError, parse_options
 from nqs.models import ModelSpec, model_names, register_model
 from nqs.models.attention import cached
-from nqs.models.autoregressive import ar_fields, automaton_states, sign_prior
+from nqs.models.autoregressive import ar_fields, automaton_states, sign_prior, validate_sign_prior
 from nqs.models.transformer import ARTransformer
 from nqs.sampling.direct_sampler import make_direct_sampler
 from nqs.vmc import VMC, VMCOptions
@@ -217,8 +217,7 @@ class ANTNModelOptions:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model ({self.d_model}) must be a multiple of n_heads ({self.n_heads})")
-        if self.sign_prior not in ("auto", "marshall", "none"):
-            raise ValueError(f"sign_prior must be 'auto', 'marshall' or 'none', got {self.sign_prior!r}")
+        validate_sign_prior(self.sign_prior)
 
 
 def build_antn(problem: Problem, o: ANTNModelOptions) -> ANTNModel:

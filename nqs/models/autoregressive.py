@@ -242,6 +242,12 @@ def marshall_sublattice(problem: Problem) -> np.ndarray | None:
     return (x + y) % 2 == 0
 
 
+def validate_sign_prior(kind: str) -> None:
+    """``ValueError`` unless ``kind`` names a sign prior (options dataclasses' ``__post_init__``)."""
+    if kind not in ("auto", "marshall", "none"):
+        raise ValueError(f"sign_prior must be 'auto', 'marshall' or 'none', got {kind!r}")
+
+
 def check_sign_prior(problem: Problem, options: Any) -> str | None:
     """``ModelSpec.check`` of models with a ``sign_prior`` option: ``"marshall"`` must apply."""
     if options.sign_prior == "marshall" and marshall_sublattice(problem) is None:

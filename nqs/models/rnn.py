@@ -31,7 +31,7 @@ from hamiltonians import Problem
 
 from ..sampling.direct_sampler import make_direct_sampler
 from .attention import cached
-from .autoregressive import LOCAL_SPACES, ConstrainedAR, ar_fields, check_sign_prior, sign_prior
+from .autoregressive import LOCAL_SPACES, ConstrainedAR, ar_fields, check_sign_prior, sign_prior, validate_sign_prior
 from .registry import ModelSpec, register_model
 
 # Small output heads: the initial state is close to the uniform superposition over the sector.
@@ -148,8 +148,7 @@ class RNNOptions:
         for name in ("hidden", "n_layers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.sign_prior not in ("auto", "marshall", "none"):
-            raise ValueError(f"sign_prior must be 'auto', 'marshall' or 'none', got {self.sign_prior!r}")
+        validate_sign_prior(self.sign_prior)
 
 
 def build_rnn(problem: Problem, o: RNNOptions) -> ARRNN:

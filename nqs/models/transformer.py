@@ -34,7 +34,7 @@ from hamiltonians.lattice import LinkLattice, SquareLattice
 
 from ..sampling.direct_sampler import make_direct_sampler
 from .attention import TransformerBlock
-from .autoregressive import ConstrainedAR, ar_fields, check_sign_prior, sign_prior
+from .autoregressive import ConstrainedAR, ar_fields, check_sign_prior, sign_prior, validate_sign_prior
 from .registry import ModelSpec, register_model
 
 # Output heads start small: the initial state is close to the uniform superposition over the
@@ -134,8 +134,7 @@ class TransformerOptions(GaugeTransformerOptions):
 
     def __post_init__(self):
         super().__post_init__()
-        if self.sign_prior not in ("auto", "marshall", "none"):
-            raise ValueError(f"sign_prior must be 'auto', 'marshall' or 'none', got {self.sign_prior!r}")
+        validate_sign_prior(self.sign_prior)
 
 
 # --------------------------------------------------------------------------- building
