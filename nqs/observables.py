@@ -299,6 +299,16 @@ def _transposed_action(term: Term, space) -> tuple[list[int], list[tuple[np.ndar
     return sites, [monomial(factors[s].T) for s in sites]
 
 
+def _log_values_in_chunks(log_value: Callable[[np.ndarray], np.ndarray], x: np.ndarray, chunk: int) -> np.ndarray:
+    """``log_value`` over ``x`` in batches of ``min(chunk, len(x))`` rows, the last one padded
+    with copies of the first row, so a jitted ``log_value`` is traced and compiled once."""
+    size = min(chunk, len(x))
+    pad = -len(x) % size
+    padded = np.concatenate([x, np.repeat(x[:1], pad, axis=0)]) if pad else x
+    out = np.concatenate([np.asarray(log_value(padded[i : i + size])) for i in range(0, len(padded), size)])
+    return out[: len(x)]
+
+
 def measure_samples(
     problem: Problem,
     log_value: Callable[[np.ndarray], np.ndarray],
@@ -356,9 +366,7 @@ def measure_samples(
                 pending.append((owner[ti], alive, new[alive], amp[alive] * sign_x[alive] * nk_sign(new[alive])))
         if pending:
             configs = np.concatenate([p[2] for p in pending])
-            lp = np.concatenate(
-                [np.asarray(log_value(configs_to_netket(space, configs[i : i + chunk]))) for i in range(0, len(configs), chunk)]
-            )
+            lp = _log_values_in_chunks(log_value, configs_to_netket(space, configs), chunk)
             start = 0
             for e, alive, _, amp in pending:
                 ratio = np.exp(lp[start : start + len(alive)] - logpsi[alive])

@@ -49,12 +49,18 @@ def test_j1j2(tmp_path):
         # both methods are variational; DMRG at chi <= 32 on 16 sites is within a few percent
         assert r["dmrg"] >= r["ed"] - 1e-8, J2
         assert (r["dmrg"] - r["ed"]) / abs(r["ed"]) < 0.05, J2
-        # a tiny VMC budget (40 steps): only a sane upper bound, below the classical product states
-        assert r["vmc"] >= r["ed"] - 5 * r["vmc_err"], J2
-        assert (r["vmc"] - r["ed"]) / abs(r["ed"]) < 0.3, J2
-    # Neel peak at (pi, pi) for J2 = 0, stripe peak at (pi, 0) for J2 = 0.8 (exact correlations)
+        # tiny networks, 20 VMC steps: only sane bounds, variational within 5 standard errors and
+        # at least 40 % of the exact energy (the J2 = 0.8 point, Marshall prior against the stripe
+        # order, is the hardest)
+        for m in ("transformer", "antn"):
+            assert r[m] >= r["ed"] - 5 * r[m + "_err"], (J2, m)
+            assert r[m] < 0.4 * r["ed"], (J2, m)
+    # Neel peak at (pi, pi) for J2 = 0, stripe peak at (pi, 0) for J2 = 0.8 (exact correlations);
+    # the trained states and DMRG find the Neel peak at J2 = 0 as well
     assert s["0.00"]["neel_ed"] > 5 * s["0.00"]["stripe_ed"]
     assert s["0.80"]["stripe_ed"] > 5 * s["0.80"]["neel_ed"]
+    for m in ("transformer", "antn", "dmrg"):
+        assert s["0.00"][f"neel_{m}"] > 0.5 * s["0.00"]["neel_ed"], m
 
 
 def test_tj(tmp_path):

@@ -32,6 +32,13 @@ PROBLEMS = {
     "rnn-u1_qlm_3x2": ("u1_qlm", {"Lx": 3, "Ly": 2, "lam": -0.5}, "ar_rnn"),
 }
 
+# Small but complete networks (two layers: the caches of stacked blocks are exercised); the
+# checks are exact properties of the construction, independent of the sizes.
+SIZES = {
+    "transformer": {"d_model": 16, "n_heads": 2, "n_layers": 2},
+    "gauge_transformer": {"d_model": 16, "n_heads": 2, "n_layers": 2},
+    "ar_rnn": {"hidden": 16, "n_layers": 2},
+}
 N_SAMPLES = 20_000
 # A fixed-seed chi-square test is deterministic; the threshold is the p-value below which the
 # sample frequencies would be called incompatible with |psi|^2 at a 1e-3 false-alarm rate.
@@ -46,7 +53,7 @@ class Case:
         self.problem = hamiltonians.get(name, **params)
         self.hilbert, self.hamiltonian = self.problem.to_netket()
         spec = model_spec(model)
-        self.model = spec.build(self.problem, spec.options())
+        self.model = spec.build(self.problem, spec.options(**SIZES[model]))
         self.basis = self.problem.basis()
         x = jnp.asarray(configs_to_netket(self.problem.local_space, self.basis))
         params = self.model.init(jax.random.key(1), x[:2])
@@ -227,8 +234,11 @@ def test_vmc_steps_under_on_the_fly_sr(model, tmp_path):
     from nqs.config import loads
     from nqs.runner import run
 
+    # one layer: the regression is about the scan carry, not the depth, and compiling the
+    # on-the-fly NTK of a deeper model costs tens of seconds
+    sizes = "hidden = 16\nn_layers = 1" if model == "ar_rnn" else "d_model = 16\nn_heads = 2\nn_layers = 1"
     text = (
-        f"[problem]\nname = 'heisenberg_chain'\nL = 8\n\n[method]\nkind = 'vmc'\nmodel = '{model}'\n"
+        f"[problem]\nname = 'heisenberg_chain'\nL = 8\n\n[method]\nkind = 'vmc'\nmodel = '{model}'\n{sizes}\n"
         f"n_iter = 2\nn_samples = 64\nn_chains = 16\non_the_fly = true\n\n"
         f"[output]\narchive = '{tmp_path / 'run.h5'}'\n"
     )
