@@ -21,8 +21,8 @@ demo: $(STAMP)
 	$(BIN)/nqs plot runs/demo_vmc.h5 runs/demo_dmrg.h5 -o runs/demo.png
 
 # Two workers, one test file each (module-level fixtures are built once per file): the suite
-# is mostly single-threaded tracing and compilation, so two workers halve its wall time on the
-# 2-core CI machine. TEST_WORKERS=0 runs in this process.
+# is mostly single-threaded tracing and compilation, which one process cannot spread over the
+# 2-core CI machine (fresh clone: 14 min 40 s on two workers). TEST_WORKERS=0 runs in one process.
 TEST_WORKERS ?= 2
 test: $(STAMP)
 	$(BIN)/python -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
