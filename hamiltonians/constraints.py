@@ -56,6 +56,9 @@ class Constraint:
         moves: constraint-preserving updates used to randomise a reference configuration
             (needed when the sector is not a set of global totals).
         reference: one valid configuration (gauss-law sectors).
+        conserved: further linear quantities that every term of the Hamiltonian conserves but
+            the sector leaves free (electric winding numbers on a torus); the sector is the sum
+            of their eigenspaces. Local algorithms cannot change them (see :meth:`pinned`).
     """
 
     kind: str
@@ -65,6 +68,25 @@ class Constraint:
     sector: dict = field(default_factory=dict, hash=False, compare=False)
     moves: tuple[Move, ...] = ()
     reference: tuple[int, ...] | None = None
+    conserved: tuple[LinearConstraint, ...] = ()
+
+    def pinned(self, config: Sequence[int] | None = None) -> Constraint:
+        """This sector intersected with the values of :attr:`conserved` in ``config`` (default
+        :attr:`reference`): e.g. one winding sector of a gauge model. Unchanged when nothing is
+        conserved beyond the sector."""
+        if not self.conserved:
+            return self
+        x = np.asarray(self.reference if config is None else config)
+        fixed = []
+        for c in self.conserved:
+            value = float(self._qtable(c)[x[list(c.sites)]] @ np.asarray(c.weights, dtype=float))
+            if c.modulus is not None:
+                value = float(np.mod(value, c.modulus))
+            fixed.append(LinearConstraint(c.sites, c.weights, c.quantity, value, c.modulus))
+        return Constraint(
+            self.kind, self.linear + tuple(fixed), self.space, self.n_sites,
+            sector={**self.sector, "pinned": [c.value for c in fixed]}, moves=self.moves, reference=self.reference,
+        )
 
     # ------------------------------------------------------------------ checks
     def _qtable(self, c: LinearConstraint) -> np.ndarray:

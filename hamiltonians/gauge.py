@@ -40,6 +40,16 @@ def _charge_map(model: str, lat: LinkLattice, charges: list, with_value: bool) -
     return out
 
 
+def _winding_cuts(lat: LinkLattice) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Links crossing the two non-contractible cuts of the torus: the ``+x`` links leaving
+    column ``x = 0`` and the ``+y`` links leaving row ``y = 0``. A plaquette touches each cut in
+    zero or two links of opposite circulation, so the electric flux through a cut is conserved."""
+    return (
+        tuple(lat.link(0, y, 0) for y in range(lat.Ly)),
+        tuple(lat.link(x, 0, 1) for x in range(lat.Lx)),
+    )
+
+
 def z2_gauge(Lx: int, Ly: int, h: float, charges: list = ()) -> Problem:
     """Z2 lattice gauge theory (toric code in a field) on the links of an ``Lx x Ly`` torus.
 
@@ -81,6 +91,8 @@ def z2_gauge(Lx: int, Ly: int, h: float, charges: list = ()) -> Problem:
         sector={"gauss_law": "prod sigma^x = +1", "charges": [list(lat.sites.coords[v].tolist()) for v in sorted(q)]},
         moves=moves_from_terms(plaquette_terms, Z2_LINK),
         reference=tuple(ref),
+        # electric flux parity through each cut (plaquettes flip two of its links)
+        conserved=tuple(LinearConstraint(cut, (1.0,) * len(cut), "e", 0.0, modulus=2) for cut in _winding_cuts(lat)),
     )
     if not constraint.check(ref)[()]:
         raise AssertionError("z2_gauge: reference configuration violates Gauss's law")
@@ -145,6 +157,8 @@ def u1_qlm(Lx: int, Ly: int, J: float = 1.0, lam: float = 0.0, charges: list = (
     constraint = Constraint(
         constraint.kind, constraint.linear, constraint.space, constraint.n_sites,
         sector=constraint.sector, moves=constraint.moves, reference=tuple(int(v) for v in ref),
+        # electric flux sum E through each cut (U_p raises one cut link and lowers the other)
+        conserved=tuple(LinearConstraint(cut, (1.0,) * len(cut), "Sz", 0.0) for cut in _winding_cuts(lat)),
     )
     if not constraint.check(constraint.reference)[()]:
         raise AssertionError("u1_qlm: reference configuration violates Gauss's law")

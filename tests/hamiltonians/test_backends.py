@@ -171,3 +171,27 @@ def test_penalty_vanishes_exactly_on_the_sector():
         if name != "z2_gauge":
             # diagonal (asserted above), so its spectrum is this diagonal: >= 1 off the sector
             assert diag[outside].min() >= 1 - 1e-9
+
+
+@pytest.mark.parametrize(
+    "name, params",
+    [
+        ("z2_gauge", dict(Lx=3, Ly=3, h=0.3)),
+        ("z2_gauge", dict(Lx=2, Ly=3, h=0.5, charges=[[0, 0], [1, 2]])),
+        ("u1_qlm", dict(Lx=2, Ly=2, lam=0.5)),
+        ("u1_qlm", dict(Lx=4, Ly=2)),
+    ],
+    ids=["z2-3x3", "z2-2x3-charges", "u1-2x2", "u1-4x2"],
+)
+def test_windings_are_conserved_and_pin_a_sector(name, params):
+    """The conserved windings commute with H: no matrix element of H joins configurations
+    of different windings, and the pinned sector (the reference's windings) is a proper,
+    non-empty part of the Gauss-law sector."""
+    p = hamiltonians.get(name, **params)
+    basis, h = p.basis(), p.sparse_matrix().tocoo()
+    pinned = p.constraint.pinned()
+    assert len(p.constraint.conserved) == 2
+    inside = pinned.check(basis)
+    assert inside[h.row].tolist() == inside[h.col].tolist()
+    assert 0 < inside.sum() < len(basis)
+    assert pinned.check(np.asarray(p.constraint.reference))
