@@ -1,4 +1,4 @@
-"""Simple-update PEPS (quimb) on a 2D registry problem: the ``kind = "peps"`` method of ``nqs run``.
+"""Simple- and full-update PEPS (quimb) on a 2D registry problem: the ``kind = "peps"`` method of ``nqs run``.
 
 State: a finite PEPS with open boundaries, one tensor per site of the ``Lx x Ly`` square lattice
 (site ``(x, y)`` of :mod:`hamiltonians.lattice` at quimb's ``(i, j) = (x, y)``), virtual bond
@@ -17,6 +17,13 @@ step of the run is one *stage*: ``sweeps_per_stage`` sweeps at the stage's ``tau
 Accuracy: simple update's environment is a product of bond weights, so its fixed point is not
 the variational optimum at given ``D``; on the 4x4 open Heisenberg model ``D = 4`` stops 2.0%
 above the exact energy (``D = 2``: 5.3%), a limit of the algorithm, not of the Trotter step.
+The stages of ``full_update_taus`` then continue from the simple-update state with quimb's full
+update (Jordan et al., PRL 101, 250602 (2008); finite-PEPS form of Lubasch, Cirac and Bañuls,
+PRB 90, 064425 (2014)): each gate is fitted to the evolved pair in the environment of the rest of
+the network, contracted by boundary MPS at ``chi``, which removes the simple-update bias at the
+cost of an environment per gate. With the default stages the 4x4 Heisenberg energy at ``D = 4``
+ends 0.53% above ED. quimb's full update applies nearest-neighbour gates only, so problems with
+diagonal (J2) terms stay with the simple update.
 
 Energy: ``<psi|H|psi> / <psi|psi>`` summed over the terms, each term's reduced density matrix
 from boundary-MPS contraction of the double-layer network with boundary bond dimension ``chi``
@@ -66,12 +73,24 @@ class PEPSOptions:
     """Relative singular-value cutoff of the gate truncations."""
     seed: int = 0
     """Seeds the random initial PEPS."""
+    full_update_taus: list[float] | None = None
+    """Imaginary-time step of each full-update stage, run after the simple-update stages (one
+    stage = one step of the run). Default: ``[0.1, 0.05, 0.05, 0.02, 0.02, 0.01]`` when every
+    term is nearest-neighbour (quimb's full update applies no diagonal gates), else ``[]``;
+    ``[]`` means simple update only. Each full-update sweep costs an environment per gate:
+    on the 4x4 lattice at ``D = 4`` about 2.7 s against 0.02 s of a simple-update sweep."""
+    full_update_sweeps: int = 10
+    """Trotter sweeps per full-update stage."""
 
     def __post_init__(self):
         if self.bond_dim < 1:
             raise ValueError(f"bond_dim must be >= 1, got {self.bond_dim}")
         if not self.taus or any(not t > 0 for t in self.taus):
             raise ValueError(f"taus must be a non-empty list of positive time steps, got {self.taus}")
+        if self.full_update_taus is not None and any(not t > 0 for t in self.full_update_taus):
+            raise ValueError(f"full_update_taus must be positive time steps, got {self.full_update_taus}")
+        if self.full_update_sweeps < 1:
+            raise ValueError(f"full_update_sweeps must be >= 1, got {self.full_update_sweeps}")
         if self.sweeps_per_stage < 1:
             raise ValueError(f"sweeps_per_stage must be >= 1, got {self.sweeps_per_stage}")
         if self.chi is not None and self.chi < 1:
@@ -82,6 +101,18 @@ class PEPSOptions:
     @property
     def boundary_bond_dim(self) -> int:
         return self.chi if self.chi is not None else self.bond_dim**2
+
+
+DEFAULT_FULL_UPDATE_TAUS = (0.1, 0.05, 0.05, 0.02, 0.02, 0.01)
+"""Full-update stages on nearest-neighbour problems: 4x4 open Heisenberg at ``D = 4`` goes from
+2.0% (simple update) to 0.53% above ED (170 s on one core)."""
+
+
+def _nearest_neighbour_only(problem: Problem) -> bool:
+    """Whether every two-site term joins lattice neighbours (full update can apply it)."""
+    return all(
+        abs(a[0] - b[0]) + abs(a[1] - b[1]) == 1 for a, b in problem.to_local_ham_2d().terms
+    )
 
 
 def _neighbours(Lx: int, Ly: int) -> list[tuple[tuple[int, int], tuple[int, int]]]:
@@ -109,12 +140,12 @@ def _site_inds(psi: qtn.PEPS, site: tuple[int, int], Lx: int, Ly: int) -> list[s
 
 
 class PEPS(Method):
-    """Simple-update imaginary-time evolution of a finite PEPS."""
+    """Simple-, then full-update imaginary-time evolution of a finite PEPS."""
 
     kind = "peps"
     Options = PEPSOptions
     default_checkpoint_every = 1
-    resumable_keys = frozenset({"taus"})
+    resumable_keys = frozenset({"taus", "full_update_taus"})
 
     @classmethod
     def check(cls, problem: Problem, options: PEPSOptions, where: str) -> None:
@@ -130,6 +161,12 @@ class PEPS(Method):
             raise ConfigError(
                 f"{where}: kind \"peps\" cannot impose the sector {problem.sector} of {problem.name!r}; "
                 f"supported: {', '.join(sorted(_SU2_SPIN_MODELS))}"
+            )
+        if options.full_update_taus and not _nearest_neighbour_only(problem):
+            raise ConfigError(
+                f"{where}: quimb's full update applies nearest-neighbour gates only and "
+                f"{problem.label} has longer-range terms (J2); set full_update_taus = [] "
+                "(simple update, which routes the diagonal gates) or J2 = 0"
             )
         if abs(problem.sector.get("Sz", 0.0)) > 0.5:
             raise ConfigError(
@@ -148,6 +185,13 @@ class PEPS(Method):
             seed=options.seed, dtype="float64",
         )
         self.su = self._simple_update(psi, gauges=None)
+        self.fu_taus = (
+            options.full_update_taus if options.full_update_taus is not None
+            else (list(DEFAULT_FULL_UPDATE_TAUS) if _nearest_neighbour_only(problem) else [])
+        )
+        """Full-update stages of this run (:attr:`PEPSOptions.full_update_taus` resolved)."""
+        self.fu: qtn.FullUpdate | None = None
+        """The full-update evolver, once the simple-update stages are done."""
         self.energies: list[float] = []
 
     def _ordering(self, stage: int):
@@ -171,12 +215,28 @@ class PEPS(Method):
             su.set_state(psi, gauges=gauges)
         return su
 
+    def _full_update(self, psi: qtn.PEPS) -> qtn.FullUpdate:
+        o = self.options
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return qtn.FullUpdate(
+                psi, self.ham, D=o.bond_dim, chi=o.boundary_bond_dim, ordering="sort",
+                compute_energy_every=None, compute_energy_final=False, progbar=False,
+            )
+
     @property
     def total_steps(self) -> int:
-        return len(self.options.taus)
+        return len(self.options.taus) + len(self.fu_taus)
+
+    @property
+    def state(self) -> qtn.PEPS:
+        """The current PEPS (simple-update bond weights absorbed)."""
+        return self.fu.state if self.fu is not None else self.su.state
 
     @property
     def n_parameters(self) -> int:
+        if self.fu is not None:
+            return int(sum(t.size for t in self.fu.state.tensors))
         psi, _ = self.su.get_state(absorb_gauges="return")
         return int(sum(t.size for t in psi.tensors))
 
@@ -184,19 +244,25 @@ class PEPS(Method):
         """Total energy of the current state by boundary contraction at ``chi``."""
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            e = self.su.state.compute_local_expectation(
+            e = self.state.compute_local_expectation(
                 self.ham.terms, max_bond=self.options.boundary_bond_dim, cutoff=0.0, normalized=True,
             )
         return float(np.real(e))
 
     def run(self, start: int, recorder: Recorder) -> None:
         o = self.options
-        for stage in range(start, len(o.taus)):
+        n_simple = len(o.taus)
+        for stage in range(start, self.total_steps):
             t0 = time.perf_counter()
-            self.su.ordering = self._ordering(stage)
+            full = stage >= n_simple
+            if full and self.fu is None:
+                self.fu = self._full_update(self.su.state)
+            evolver = self.fu if full else self.su
+            tau = self.fu_taus[stage - n_simple] if full else o.taus[stage]
+            evolver.ordering = self._ordering(stage)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                self.su.evolve(o.sweeps_per_stage, tau=o.taus[stage])
+                evolver.evolve(o.full_update_sweeps if full else o.sweeps_per_stage, tau=tau)
             t1 = time.perf_counter()
             energy = self.energy()
             self.energies.append(energy)
@@ -204,17 +270,19 @@ class PEPS(Method):
                 stage,
                 {
                     "energy": energy,
-                    "tau": float(o.taus[stage]),
-                    "bond_dim": float(self.su.state.max_bond()),
+                    "tau": float(tau),
+                    "full_update": float(full),
+                    "bond_dim": float(self.state.max_bond()),
                     "evolve_seconds": t1 - t0,
                     "energy_seconds": time.perf_counter() - t1,
                 },
             )
-            if recorder.checkpoint_due(stage) or stage == len(o.taus) - 1:
+            if recorder.checkpoint_due(stage) or stage == self.total_steps - 1:
                 recorder.checkpoint(stage + 1, self.state_dict())
 
     def state_dict(self) -> dict[str, Any]:
-        psi, gauges = self.su.get_state(absorb_gauges="return")
+        # full update keeps no bond weights: its tensors are the whole state
+        psi, gauges = (self.fu.state, {}) if self.fu is not None else self.su.get_state(absorb_gauges="return")
         tensors = {}
         for i in range(self.Lx):
             for j in range(self.Ly):
@@ -229,6 +297,7 @@ class PEPS(Method):
             "tensors": tensors,
             "gauges": weights,
             "energies": np.asarray(self.energies, dtype=float),
+            "full_update": int(self.fu is not None),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -240,14 +309,19 @@ class PEPS(Method):
         for key, g in state["gauges"].items():
             a, b = (tuple(int(c) for c in s.split(",")) for s in key.split("-"))
             gauges[psi.bond(a, b)] = np.asarray(g)
-        self.su = self._simple_update(psi, gauges=gauges)
+        if int(state.get("full_update", 0)):
+            self.fu = self._full_update(psi)
+        else:
+            self.su = self._simple_update(psi, gauges=gauges)
+            self.fu = None
         self.energies = [float(e) for e in np.atleast_1d(state["energies"])]
 
     def final_result(self) -> dict[str, Any]:
         energy = self.energies[-1] if self.energies else self.energy()
         return {
             "energy": energy,
-            "bond_dim": int(self.su.state.max_bond()),
+            "bond_dim": int(self.state.max_bond()),
+            "update": "full" if self.fu is not None else "simple",
             "chi": self.options.boundary_bond_dim,
             "stages": len(self.energies),
         }

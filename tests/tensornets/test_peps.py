@@ -22,15 +22,17 @@ kind = "peps"
 bond_dim = {D}
 taus = {taus}
 sweeps_per_stage = {sweeps}
+full_update_taus = {fu}
 
 [output]
 archive = "{archive}"
 """
 
 
-def peps_run(tmp_path, Lx, Ly, J2, D, taus, sweeps, tag="run", resume=False):
+def peps_run(tmp_path, Lx, Ly, J2, D, taus, sweeps, tag="run", resume=False, fu=()):
     text = CONFIG.format(
-        Lx=Lx, Ly=Ly, J2=J2, D=D, taus=taus, sweeps=sweeps, archive=(tmp_path / f"{tag}.h5").as_posix()
+        Lx=Lx, Ly=Ly, J2=J2, D=D, taus=taus, sweeps=sweeps, fu=list(fu),
+        archive=(tmp_path / f"{tag}.h5").as_posix(),
     )
     return run(cfg.loads(text), resume=resume, progress=False, log=lambda s: None)
 
@@ -120,13 +122,38 @@ def test_state_round_trips():
     assert abs(overlap) == pytest.approx(1.0, abs=1e-10)
 
 
+def test_full_update_resumes_across_both_kinds_of_stage(tmp_path):
+    # stages: simple, full, full; the interrupted run stops after the first full-update stage,
+    # so the resumed one rebuilds a full-update evolver from stored tensors alone
+    args = dict(Lx=2, Ly=3, J2=0.0, D=2, sweeps=4, taus=[0.2])
+    full = peps_run(tmp_path, tag="full", fu=[0.1, 0.05], **args)
+    peps_run(tmp_path, tag="part", fu=[0.1], **args)
+    resumed = peps_run(tmp_path, tag="part", fu=[0.1, 0.05], resume=True, **args)
+    np.testing.assert_allclose(resumed.history["energy"], full.history["energy"], atol=1e-8)
+    assert full.history["full_update"].tolist() == [0.0, 1.0, 1.0]
+    assert full.result["update"] == "full"
+    assert full.result["energy"] > full.result["exact_energy"]
+
+
+def test_full_update_refuses_diagonal_terms():
+    p = hamiltonians.get("j1j2", Lx=3, Ly=3, J2=0.5, pbc=False)
+    with pytest.raises(ConfigError, match="full_update_taus = \\[\\]"):
+        PEPS.parse_options({"kind": "peps", "full_update_taus": [0.1]}, p, where="[method]")
+    # by default J2 != 0 runs the simple update only, J2 = 0 adds the full-update stages
+    assert PEPS(p, PEPSOptions(bond_dim=2)).fu_taus == []
+    p0 = hamiltonians.get("j1j2", Lx=3, Ly=3, J2=0.0, pbc=False)
+    assert PEPS(p0, PEPSOptions(bond_dim=2)).fu_taus == [0.1, 0.05, 0.05, 0.02, 0.02, 0.01]
+
+
 @pytest.mark.slow
-def test_peps_heisenberg_4x4_open_near_ed(tmp_path):
-    a = peps_run(tmp_path, Lx=4, Ly=4, J2=0.0, D=4, taus=[0.3, 0.1, 0.03], sweeps=40)
+def test_peps_heisenberg_4x4_open_within_one_percent(tmp_path):
+    """Defaults at D = 4: simple update (2.0% above ED here), then full update (0.53%, ~3 min)."""
+    text = CONFIG.split("taus")[0].format(Lx=4, Ly=4, J2=0.0, D=4) + (
+        f'\n[output]\narchive = "{(tmp_path / "fu.h5").as_posix()}"\n'
+    )
+    a = run(cfg.loads(text), progress=False, log=lambda s: None)
     e, exact = a.result["energy"], a.result["exact_energy"]
-    # Simple update's fixed point at D = 4 lies 2.0% above ED here (5.3% at D = 2): its
-    # product-of-weights environment is not the variational optimum, so the 1% of a full update
-    # or variational PEPS is out of reach. The boundary energy of
-    # a PEPS is variational up to the chi = 16 contraction error (< 1e-6 here), so it may not
-    # fall below ED.
-    assert exact <= e < exact * (1 - 0.025)
+    # a PEPS energy is variational up to the chi = D^2 = 16 boundary contraction error (< 1e-6
+    # here), so it may not fall below ED; 1% is the target of the issue
+    assert exact <= e < exact * (1 - 0.01)
+    assert a.result["update"] == "full"
