@@ -143,6 +143,45 @@ class Problem:
             self._cache["automaton"] = build_automaton(self.constraint)
         return self._cache["automaton"]
 
+    def stoquastic(self, phases: np.ndarray | None = None) -> bool:
+        """Whether every off-diagonal matrix element of ``H`` in the configuration basis, times
+        ``exp(i (phase(x') - phase(x)))`` with ``phase(x) = sum_s phases[s, x_s]``, is real and
+        ``<= 0``. Then a ground state with amplitudes ``exp(i phase(x)) |psi(x)|`` exists
+        (Perron-Frobenius), so a sign prior carrying ``phases`` leaves only amplitudes to learn.
+
+        Examples: the unfrustrated Heisenberg antiferromagnet with the Marshall phases (``pi``
+        for a down spin on one sublattice), the Z2 gauge and U(1) link models (``J > 0``) with
+        none. Each term is checked alone, a sufficient condition; fermionic hopping terms count
+        as non-stoquastic (their Jordan-Wigner signs depend on the configuration).
+
+        Args:
+            phases: ``(n_sites, local_dim)`` phase of each local state (default zero).
+        """
+        from itertools import product
+
+        from .terms import is_diagonal, site_factors
+
+        space = self.local_space
+        ph = np.zeros((self.n_sites, space.dim)) if phases is None else np.asarray(phases, dtype=float)
+        for c, ops in self.terms:
+            factors = site_factors(ops, space)
+            if is_diagonal(factors):
+                continue
+            if space.fermionic and any(space.is_odd(op) for op, _ in ops):
+                return False
+            per_site = []
+            for s, m in factors.items():
+                rows, cols = np.nonzero(m)
+                per_site.append(
+                    [(bool(r != q), m[r, q] * np.exp(1j * (ph[s, r] - ph[s, q]))) for r, q in zip(rows, cols)]
+                )
+            for combo in product(*per_site):
+                if any(off for off, _ in combo):
+                    value = c * np.prod([v for _, v in combo])
+                    if abs(value.imag) > 1e-12 or value.real > 1e-12:
+                        return False
+        return True
+
     def to_local_ham_2d(self):
         """Local terms for 2D tensor networks (PEPS); see :mod:`hamiltonians.local_ham`."""
         from .local_ham import to_local_ham_2d

@@ -180,7 +180,7 @@ class VMC(Method):
                 optax.sgd(lr),
                 diag_shift=geometric_schedule(o.diag_shift, o.diag_shift_final, o.n_iter),
                 momentum=o.momentum,
-                mode=_sr_mode(self.hilbert, self.state),
+                mode=_sr_mode(self.hilbert, self.state, self.model),
                 on_the_fly=o.on_the_fly,
                 variational_state=self.state,
             )
@@ -257,14 +257,17 @@ class VMC(Method):
         return measure_vstate(self.problem, self._estimator, names)
 
 
-def _sr_mode(hilbert, state) -> str | None:
-    """``"real"`` for real parameters on fermions, else NetKet's own choice (``None``).
+def _sr_mode(hilbert, state, model=None) -> str | None:
+    """``"real"`` for real parameters with a fixed phase, else NetKet's own choice (``None``).
 
-    A real-parameter fermionic state has real log-derivatives (its sign enters ``log psi`` as
-    the constant ``i pi``), so SR in real mode is exact; NetKet would fall back to complex mode
-    for fermionic spaces, at several times the cost."""
+    A real-parameter state whose phase does not depend on the parameters (a fermionic sign,
+    entering ``log psi`` as the constant ``i pi``, or an autoregressive model with its phase
+    fixed to a sign prior, ``learn_phase = False``) has real log-derivatives, so SR in real mode
+    is exact; NetKet would choose complex mode (twice the Jacobian, and for fermionic spaces a
+    fallback several times the cost)."""
     real = all(not np.iscomplexobj(x) for x in jax.tree_util.tree_leaves(state.parameters))
-    return "real" if real and isinstance(hilbert, nk.hilbert.SpinOrbitalFermions) else None
+    fixed_phase = isinstance(hilbert, nk.hilbert.SpinOrbitalFermions) or getattr(model, "learn_phase", True) is False
+    return "real" if real and fixed_phase else None
 
 
 def spec_graph_missing(problem: Problem) -> bool:

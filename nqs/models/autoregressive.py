@@ -135,6 +135,10 @@ class ConstrainedAR(nn.Module):
     """Padded sector automaton table ``(N, S_max, d)`` int32, ``problem.automaton().padded()[0]``."""
     phase_prior: HashableArray | None = None
     """Fixed phase ``(N, d)`` added to the network's ``phi_k(a)`` (``None``: none)."""
+    learn_phase: bool = True
+    """Whether the network outputs phases; ``False``: the phase is the prior alone (exact for
+    stoquastic problems, :func:`phase_is_fixed`), the amplitudes are real and SR runs in real
+    mode at half the cost."""
     eval_chunk: int | None = 256
     """``__call__`` evaluates batches larger than this in chunks of this many configurations,
     one after the other (same result): on CPU the cost is memory traffic, and small chunks
@@ -242,6 +246,38 @@ def marshall_sublattice(problem: Problem) -> np.ndarray | None:
     return (x + y) % 2 == 0
 
 
+def validate_phase(kind: str) -> None:
+    """``ValueError`` unless ``kind`` names a phase option (``__post_init__`` of the options)."""
+    if kind not in ("auto", "learned", "fixed"):
+        raise ValueError(f"phase must be 'auto', 'learned' or 'fixed', got {kind!r}")
+
+
+def phase_is_fixed(problem: Problem, kind: str, prior: HashableArray | None) -> bool:
+    """Whether an autoregressive model's phase is the sign prior alone.
+
+    ``"fixed"``/``"learned"`` say so; ``"auto"`` fixes it where the Hamiltonian is stoquastic
+    after the prior (:meth:`hamiltonians.Problem.stoquastic`): the ground state's sign is then
+    known exactly (the Marshall sign of the unfrustrated Heisenberg antiferromagnet, a positive
+    state for the Z2 gauge and U(1) link models), and a learned phase only adds noise and cost.
+    """
+    if kind != "auto":
+        return kind == "fixed"
+    return problem.stoquastic(None if prior is None else np.asarray(prior))
+
+
+def check_phase(problem: Problem, options: Any) -> str | None:
+    """``ModelSpec.check`` part for the ``phase`` option: ``"fixed"`` must be exact."""
+    if getattr(options, "phase", "auto") != "fixed":
+        return None
+    prior = sign_prior(problem, getattr(options, "sign_prior", "none"))
+    if not problem.stoquastic(None if prior is None else np.asarray(prior)):
+        return (
+            "phase 'fixed' keeps the sign prior as the whole phase, exact only when the Hamiltonian "
+            "is stoquastic after it (no frustration, no fermionic signs); use phase = 'auto' or 'learned'"
+        )
+    return None
+
+
 def validate_sign_prior(kind: str) -> None:
     """``ValueError`` unless ``kind`` names a sign prior (options dataclasses' ``__post_init__``)."""
     if kind not in ("auto", "marshall", "none"):
@@ -249,13 +285,14 @@ def validate_sign_prior(kind: str) -> None:
 
 
 def check_sign_prior(problem: Problem, options: Any) -> str | None:
-    """``ModelSpec.check`` of models with a ``sign_prior`` option: ``"marshall"`` must apply."""
+    """``ModelSpec.check`` of models with ``sign_prior`` and ``phase`` options:
+    ``"marshall"`` must apply, ``phase = "fixed"`` must be exact."""
     if options.sign_prior == "marshall" and marshall_sublattice(problem) is None:
         return (
             "sign_prior 'marshall' needs an antiferromagnetic spin model on a bipartite lattice "
             "without marshall=true; use sign_prior = 'auto' or 'none'"
         )
-    return None
+    return check_phase(problem, options)
 
 
 def sign_prior(problem: Problem, kind: str) -> HashableArray | None:

@@ -31,7 +31,10 @@ from hamiltonians import Problem
 
 from ..sampling.direct_sampler import make_direct_sampler
 from .attention import cached
-from .autoregressive import LOCAL_SPACES, ConstrainedAR, ar_fields, check_sign_prior, sign_prior, validate_sign_prior
+from .autoregressive import (
+    LOCAL_SPACES, ConstrainedAR, ar_fields, check_sign_prior, phase_is_fixed, sign_prior, validate_phase,
+    validate_sign_prior,
+)
 from .registry import ModelSpec, register_model
 
 # Small output heads: the initial state is close to the uniform superposition over the sector.
@@ -103,10 +106,12 @@ class ARRNN(ConstrainedAR):
         self.layers = [GRULayer(self.hidden, self.param_dtype, name=f"gru_{i}") for i in range(self.n_layers)]
         init = nn.initializers.variance_scaling(_HEAD_INIT_SCALE, "fan_in", "truncated_normal")
         self.logit_head = nn.Dense(d, param_dtype=self.param_dtype, kernel_init=init, name="logit_head")
-        self.phase_head = nn.Dense(d, param_dtype=self.param_dtype, kernel_init=init, name="phase_head")
+        if self.learn_phase:
+            self.phase_head = nn.Dense(d, param_dtype=self.param_dtype, kernel_init=init, name="phase_head")
 
     def _heads(self, h: jax.Array) -> tuple[jax.Array, jax.Array]:
-        return self.logit_head(h), self.phase_head(h)
+        logits = self.logit_head(h)
+        return logits, self.phase_head(h) if self.learn_phase else jnp.zeros_like(logits)
 
     def raw_conditionals(self, a: jax.Array) -> tuple[jax.Array, jax.Array]:
         start = jnp.full(a.shape[:1] + (1,), self.local_dim, dtype=a.dtype)
@@ -144,17 +149,24 @@ class RNNOptions:
     ``(-1)^{N_down(A)}`` on a bipartite lattice; ``auto`` uses it for antiferromagnetic spin
     models on bipartite lattices, else none."""
 
+    phase: Literal["auto", "learned", "fixed"] = "auto"
+    """Learned phase head, or the sign prior alone, as for ``transformer``: ``auto`` fixes it
+    where the Hamiltonian is stoquastic after the prior."""
+
     def __post_init__(self):
         for name in ("hidden", "n_layers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         validate_sign_prior(self.sign_prior)
+        validate_phase(self.phase)
 
 
 def build_rnn(problem: Problem, o: RNNOptions) -> ARRNN:
+    prior = sign_prior(problem, o.sign_prior)
     return ARRNN(
         **ar_fields(problem),
-        phase_prior=sign_prior(problem, o.sign_prior),
+        phase_prior=prior,
+        learn_phase=not phase_is_fixed(problem, o.phase, prior),
         hidden=o.hidden, n_layers=o.n_layers,
     )
 

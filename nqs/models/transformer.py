@@ -34,7 +34,10 @@ from hamiltonians.lattice import LinkLattice, SquareLattice
 
 from ..sampling.direct_sampler import make_direct_sampler
 from .attention import TransformerBlock
-from .autoregressive import ConstrainedAR, ar_fields, check_sign_prior, sign_prior, validate_sign_prior
+from .autoregressive import (
+    ConstrainedAR, ar_fields, check_phase, check_sign_prior, phase_is_fixed, sign_prior, validate_phase,
+    validate_sign_prior,
+)
 from .registry import ModelSpec, register_model
 
 # Output heads start small: the initial state is close to the uniform superposition over the
@@ -71,14 +74,16 @@ class ARTransformer(ConstrainedAR):
         self.norm = nn.LayerNorm(param_dtype=self.param_dtype, dtype=self.param_dtype, name="norm")
         init = nn.initializers.variance_scaling(_HEAD_INIT_SCALE, "fan_in", "truncated_normal")
         self.logit_head = nn.Dense(d, param_dtype=self.param_dtype, kernel_init=init, name="logit_head")
-        self.phase_head = nn.Dense(d, param_dtype=self.param_dtype, kernel_init=init, name="phase_head")
+        if self.learn_phase:
+            self.phase_head = nn.Dense(d, param_dtype=self.param_dtype, kernel_init=init, name="phase_head")
 
     def _features(self) -> jax.Array:
         return jnp.asarray(np.asarray(self.site_features), dtype=self.param_dtype)
 
     def _heads(self, h: jax.Array) -> tuple[jax.Array, jax.Array]:
         h = self.norm(h)
-        return self.logit_head(h), self.phase_head(h)
+        logits = self.logit_head(h)
+        return logits, self.phase_head(h) if self.learn_phase else jnp.zeros_like(logits)
 
     def raw_conditionals(self, a: jax.Array) -> tuple[jax.Array, jax.Array]:
         start = jnp.full(a.shape[:1] + (1,), self.local_dim, dtype=a.dtype)
@@ -134,9 +139,16 @@ class GaugeTransformerOptions:
     """Transformer blocks."""
     mlp_ratio: int = 2
     """MLP hidden width as a multiple of ``d_model``."""
+    phase: Literal["auto", "learned", "fixed"] = "auto"
+    """``learned``: a phase head adds a learned phase to each conditional; ``fixed``: the phase
+    is the sign prior alone (real amplitudes, SR in real mode at half the cost), exact for
+    stoquastic Hamiltonians; ``auto``: fixed where the Hamiltonian is stoquastic after the sign
+    prior (unfrustrated antiferromagnets with the Marshall prior, Z2 gauge and U(1) link models
+    with ``J > 0``), else learned."""
 
     def __post_init__(self):
         _check_sizes(self)
+        validate_phase(self.phase)
 
 
 @dataclass
@@ -171,9 +183,11 @@ def link_features(lattice: LinkLattice) -> np.ndarray:
 
 
 def build_transformer(problem: Problem, o: TransformerOptions) -> ARTransformer:
+    prior = sign_prior(problem, o.sign_prior)
     return ARTransformer(
         **ar_fields(problem),
-        phase_prior=sign_prior(problem, o.sign_prior),
+        phase_prior=prior,
+        learn_phase=not phase_is_fixed(problem, o.phase, prior),
         site_features=HashableArray(np.eye(problem.n_sites)),
         d_model=o.d_model, n_heads=o.n_heads, n_layers=o.n_layers, mlp_ratio=o.mlp_ratio,
     )
@@ -182,6 +196,7 @@ def build_transformer(problem: Problem, o: TransformerOptions) -> ARTransformer:
 def build_gauge_transformer(problem: Problem, o: GaugeTransformerOptions) -> ARTransformer:
     return ARTransformer(
         **ar_fields(problem),
+        learn_phase=not phase_is_fixed(problem, o.phase, None),
         site_features=HashableArray(link_features(problem.geometry)),
         d_model=o.d_model, n_heads=o.n_heads, n_layers=o.n_layers, mlp_ratio=o.mlp_ratio,
     )
@@ -214,6 +229,6 @@ register_model(
     ModelSpec(
         "gauge_transformer", GaugeTransformerOptions, build_gauge_transformer, fits_links,
         "autoregressive Transformer on links, Gauss's law by masking (z2_gauge, u1_qlm)",
-        direct=True, make_sampler=make_direct_sampler,
+        direct=True, make_sampler=make_direct_sampler, check=check_phase,
     )
 )

@@ -102,3 +102,28 @@ def test_tj_4x4_two_holes_enumerates_directly_and_fast():
     assert elapsed < 60
     # ground energy of the 4x4 periodic t-J model, 2 holes, J = 0.4 (t = 1): -10.6839...
     assert e == pytest.approx(-10.68391974, abs=1e-7)
+
+
+def test_stoquastic_where_perron_frobenius_says_so():
+    """Stoquastic after the phases <=> a ground state with those phases and positive amplitudes:
+    checked against the sign of the ED ground state itself."""
+    from nqs.models.autoregressive import sign_prior
+
+    cases = [
+        (hamiltonians.get("j1j2", Lx=4, Ly=4, J2=0.0), True),
+        (hamiltonians.get("j1j2", Lx=4, Ly=4, J2=0.5), False),
+        (hamiltonians.get("z2_gauge", Lx=2, Ly=3, h=0.4), True),
+        (hamiltonians.get("u1_qlm", Lx=2, Ly=2, lam=-0.3), True),
+    ]
+    for p, expected in cases:
+        prior = sign_prior(p, "auto")
+        phases = None if prior is None else np.asarray(prior)
+        assert p.stoquastic(phases) is expected
+        if expected:
+            _, v, basis = p.exact_ground_state()
+            ph = np.zeros((p.n_sites, p.local_space.dim)) if phases is None else phases
+            sign = np.cos(ph[np.arange(p.n_sites), basis].sum(axis=1))
+            v = v * np.sign(v[np.argmax(abs(v))] * sign[np.argmax(abs(v))])
+            # every amplitude carries the prior's sign (zeros allowed)
+            assert np.all(v * sign > -1e-10)
+    assert not hamiltonians.get("tj", Lx=2, Ly=3, n_holes=1, pbc=False).stoquastic()

@@ -33,11 +33,12 @@ PROBLEMS = {
 }
 
 # Small but complete networks (two layers: the caches of stacked blocks are exercised); the
-# checks are exact properties of the construction, independent of the sizes.
+# checks are exact properties of the construction, independent of the sizes. Phases learned
+# everywhere (``auto`` would fix them on the stoquastic problems) to exercise the phase heads.
 SIZES = {
-    "transformer": {"d_model": 16, "n_heads": 2, "n_layers": 2},
-    "gauge_transformer": {"d_model": 16, "n_heads": 2, "n_layers": 2},
-    "ar_rnn": {"hidden": 16, "n_layers": 2},
+    "transformer": {"d_model": 16, "n_heads": 2, "n_layers": 2, "phase": "learned"},
+    "gauge_transformer": {"d_model": 16, "n_heads": 2, "n_layers": 2, "phase": "learned"},
+    "ar_rnn": {"hidden": 16, "n_layers": 2, "phase": "learned"},
 }
 N_SAMPLES = 20_000
 # A fixed-seed chi-square test is deterministic; the threshold is the p-value below which the
@@ -193,6 +194,48 @@ def test_model_fits_and_options():
     assert rnn.fits(chain) is None and rnn.fits(z2) is None
     assert rnn.check(hamiltonians.get("j1j2", Lx=3, Ly=3), rnn.options(sign_prior="marshall")) is not None
     assert rnn.check(chain, rnn.options(sign_prior="marshall")) is None
+
+
+@pytest.mark.parametrize(
+    "name, params, model, fixed",
+    [
+        ("heisenberg_chain", {"L": 6}, "transformer", True),  # Marshall sign exact
+        ("j1j2", {"Lx": 4, "Ly": 4, "J2": 0.5}, "ar_rnn", False),  # frustrated
+        ("tj", {"Lx": 2, "Ly": 3, "n_holes": 2, "pbc": False}, "transformer", False),  # fermions
+        ("z2_gauge", {"Lx": 3, "Ly": 2, "h": 0.3}, "gauge_transformer", True),  # positive
+        ("u1_qlm", {"Lx": 3, "Ly": 2, "J": -1.0}, "gauge_transformer", False),  # +|J| flips
+    ],
+    ids=["chain", "j1j2-frustrated", "tj", "z2", "u1-negative-J"],
+)
+def test_auto_phase_is_fixed_exactly_where_the_sign_is_known(name, params, model, fixed):
+    """``phase = "auto"`` drops the phase head where the Hamiltonian is stoquastic after the sign
+    prior; the phase is then the prior alone, and SR runs in real mode."""
+    from nqs.vmc import _sr_mode
+
+    p = hamiltonians.get(name, **params)
+    spec = model_spec(model)
+    m = spec.build(p, spec.options(**{k: v for k, v in SIZES[model].items() if k != "phase"}))
+    assert m.learn_phase is (not fixed)
+    hilbert, _ = p.to_netket()
+    x = jnp.asarray(configs_to_netket(p.local_space, p.basis()[:50]))
+    variables = m.init(jax.random.key(0), x)
+    assert ("phase_head" in variables["params"]) is (not fixed)
+    if fixed:
+        # the imaginary part is the prior's (Marshall: pi per down spin on sublattice A), mod 2 pi
+        prior = np.zeros((p.n_sites, p.local_space.dim)) if m.phase_prior is None else np.asarray(m.phase_prior)
+        expected = prior[np.arange(p.n_sites), p.basis()[:50]].sum(axis=1)
+        got = np.asarray(m.apply(variables, x)).imag
+        np.testing.assert_allclose(np.cos(got - expected), 1.0, atol=1e-12)
+        state = nk.vqs.MCState(spec.make_sampler(p, hilbert, None, None), m, variables=variables, n_samples=8)
+        assert _sr_mode(hilbert, state, m) == "real"
+
+
+def test_fixed_phase_is_refused_where_it_is_not_exact():
+    from nqs.config import ConfigError, loads
+
+    with pytest.raises(ConfigError, match="phase 'fixed'.*stoquastic"):
+        loads('[problem]\nname = "j1j2"\nLx = 4\nLy = 4\nJ2 = 0.5\n\n[method]\nkind = "vmc"\nmodel = "transformer"\nphase = "fixed"\n')
+    loads('[problem]\nname = "j1j2"\nLx = 4\nLy = 4\n\n[method]\nkind = "vmc"\nmodel = "transformer"\nphase = "fixed"\n')
 
 
 def test_sampler_refuses_other_models():
