@@ -223,7 +223,9 @@ class ANTNModelOptions:
 def build_antn(problem: Problem, o: ANTNModelOptions) -> ANTNModel:
     """The ANTN of a problem (sites in the problem's snake order)."""
     return ANTNModel(
-        **ar_fields(problem),
+        # the MPS factor is the ANTN's own base distribution (uniform over the sector for
+        # identity tensors), so no second uniform base
+        **ar_fields(problem, uniform_base=False),
         phase_prior=sign_prior(problem, o.sign_prior),
         site_features=HashableArray(np.eye(problem.n_sites)),
         d_model=o.d_model, n_heads=o.n_heads, n_layers=o.n_layers, mlp_ratio=o.mlp_ratio,

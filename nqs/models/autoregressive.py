@@ -135,6 +135,12 @@ class ConstrainedAR(nn.Module):
     """Padded sector automaton table ``(N, S_max, d)`` int32, ``problem.automaton().padded()[0]``."""
     phase_prior: HashableArray | None = None
     """Fixed phase ``(N, d)`` added to the network's ``phi_k(a)`` (``None``: none)."""
+    base_log_p: HashableArray | None = None
+    """``(N, S_max, d)`` log-conditionals of the uniform distribution over the sector (the
+    fraction of sector completions that go through local state ``a`` at site ``k`` from
+    automaton state ``s``), added to the network's logits: with zero logits the model *is* the
+    uniform superposition of the sector (times the sign prior), not merely uniform site by
+    site. ``None``: no base (plain masked softmax)."""
     learn_phase: bool = True
     """Whether the network outputs phases; ``False``: the phase is the prior alone (exact for
     stoquastic problems, :func:`phase_is_fixed`), the amplitudes are real and SR runs in real
@@ -175,7 +181,10 @@ class ConstrainedAR(nn.Module):
         table = jnp.asarray(np.asarray(self.automaton))
         logits, phases = self.raw_conditionals(a)
         states, _ = automaton_states(table, a)
-        mask = table[jnp.arange(self.n_sites)[None, :], states] >= 0
+        sites = jnp.arange(self.n_sites)[None, :]
+        mask = table[sites, states] >= 0
+        if self.base_log_p is not None:
+            logits = logits + jnp.asarray(np.asarray(self.base_log_p), logits.dtype)[sites, states]
         return masked_log_softmax(logits, mask), self._phases(phases)
 
     def conditional_step(self, a_prev: jax.Array, k: jax.Array | int) -> tuple[jax.Array, jax.Array]:
@@ -192,6 +201,8 @@ class ConstrainedAR(nn.Module):
         self.put_variable("cache", "automaton_state", s)
         logits, phases = self.raw_step(a_prev, k)
         mask = table[k][s] >= 0
+        if self.base_log_p is not None:
+            logits = logits + jnp.asarray(np.asarray(self.base_log_p), logits.dtype)[k][s]
         return masked_log_softmax(logits, mask), self._phases(phases, k)
 
     def log_psi_local(self, a: jax.Array) -> jax.Array:
@@ -219,13 +230,23 @@ class ConstrainedAR(nn.Module):
 
 
 # --------------------------------------------------------------------------- building
-def ar_fields(problem: Problem) -> dict[str, Any]:
-    """The :class:`ConstrainedAR` fields of a problem: local space and sector automaton."""
+def ar_fields(problem: Problem, uniform_base: bool = True) -> dict[str, Any]:
+    """The :class:`ConstrainedAR` fields of a problem: local space, sector automaton and (with
+    ``uniform_base``) the log-conditionals of the uniform distribution over the sector."""
     name = problem.local_space.name
     if name not in LOCAL_SPACES:
         raise ValueError(f"autoregressive models do not handle the local space {name!r}")
-    table, _ = problem.automaton().padded()
-    return {"local_space": name, "automaton": HashableArray(table.astype(np.int32))}
+    table, log_counts = problem.automaton().padded()
+    out = {"local_space": name, "automaton": HashableArray(table.astype(np.int32))}
+    if uniform_base:
+        base = np.zeros(table.shape)
+        for k in range(table.shape[0]):
+            ok = table[k] >= 0
+            # completions through a_k from state s, over completions from s (finite where ok)
+            nxt = log_counts[k + 1][np.maximum(table[k], 0)]
+            base[k] = np.where(ok, nxt - np.where(np.isfinite(log_counts[k]), log_counts[k], 0.0)[:, None], 0.0)
+        out["base_log_p"] = HashableArray(base)
+    return out
 
 
 def marshall_sublattice(problem: Problem) -> np.ndarray | None:
