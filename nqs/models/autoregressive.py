@@ -7,7 +7,10 @@ of *local basis indices* in snake order (:mod:`hamiltonians.lattice`) as
 
 with conditionals ``p_k`` that are **masked by the problem's sector automaton**
 (:meth:`hamiltonians.Problem.automaton`, ``padded()``) and renormalised over the local states
-that keep the prefix completable. Because the automaton has no dead ends, ``sum_a |psi(a)|^2 =
+that keep the prefix completable: ``p_k(s) ∝ exp(b_k(s) + f_k(s))`` over the allowed ``s``,
+with the network's logits ``f_k`` and a fixed base ``b_k(s) = log`` (fraction of the sector
+completions of ``a_<k`` that continue with ``s``), so that zero logits give the uniform
+superposition of the sector (:attr:`ConstrainedAR.base_log_p`). Because the automaton has no dead ends, ``sum_a |psi(a)|^2 =
 1`` exactly over the sector (total S^z, t-J electron numbers without double occupancy, Gauss's
 law), every configuration outside it has ``psi = 0``, and exact independent samples are drawn
 site by site (:class:`nqs.sampling.direct_sampler.ConstrainedDirectSampler`). The phases
