@@ -121,6 +121,19 @@ def mps_arrays(mps: qtn.MatrixProductState) -> list[np.ndarray]:
     return out
 
 
+def mps_variance(mps: qtn.MatrixProductState, mpo: qtn.MatrixProductOperator, energy: float,
+                 max_environment: float = 2e7) -> float | None:
+    """Energy variance ``<H^2> - <H>^2`` of a normalised-or-not MPS (``energy = <H>``), the
+    accuracy measure shared with VMC (V-score); ``None`` when the ``(chi, w, w, chi)``
+    environment of the contraction would exceed ``max_environment`` numbers."""
+    chi, w = mps.max_bond(), max(mpo.bond_sizes())
+    if chi**2 * w**2 > max_environment:
+        return None
+    norm = float(np.real(mps.H @ mps))
+    h2 = float(np.real(qtn.expec_TN_1D(mps.H, mpo, mpo, mps))) / norm
+    return max(h2 - energy**2, 0.0)
+
+
 def extrapolate_in_truncation(truncation_errors: Any, energies: Any) -> tuple[float, float]:
     """Energy at zero truncation error from ``(eps_i, E_i)`` points, with its uncertainty.
 
@@ -341,8 +354,10 @@ class DMRG(Method):
         bare = self.problem.to_mpo(penalty=0)
         energy = float(np.real(qtn.expec_TN_1D(mps.H, bare, mps))) / norm
         penalty = float(np.real(qtn.expec_TN_1D(mps.H, self.problem.to_mpo(penalty=1.0), mps))) / norm - energy
+        variance = mps_variance(mps, bare, energy)
         out: dict[str, Any] = {
             "energy": energy,
+            **({} if variance is None else {"variance": variance}),
             "sector_penalty": penalty,
             "bond_dim": int(mps.max_bond()),
             "sweeps": len(self.energies),

@@ -147,3 +147,22 @@ def test_truncation_extrapolation_brackets_ed():
     assert r["extrapolation_truncation_errors"][-1] > 1e-7
     assert abs(r["energy_extrapolated"] - exact) <= 3 * r["energy_extrapolated_error"]
     assert abs(r["energy_extrapolated"] - exact) < abs(e_last - exact)
+
+
+def test_mps_variance_matches_dense():
+    """<H^2> - <H>^2 of a truncated (bond 2) DMRG state against dense linear algebra; and about
+    zero for the converged state."""
+    from tensornets.dmrg import mps_variance
+
+    p = hamiltonians.get("heisenberg_chain", L=8, pbc=False)
+    r = dmrg_defaults(p, bond_dims=[2], max_sweeps=3)
+    m = DMRG(p, DMRGOptions(bond_dims=[2], max_sweeps=3))
+    m.run(0, _Quiet())
+    mpo = p.to_mpo(penalty=0)
+    h = mpo.to_dense()
+    v = m.mps.to_dense().ravel()
+    v = v / np.linalg.norm(v)
+    e = float(v @ h @ v)
+    assert mps_variance(m.mps, mpo, e) == pytest.approx(float(v @ h @ h @ v) - e**2, rel=1e-8)
+    assert r["variance"] > 1e-3  # bond 2 is far from the ground state
+    assert dmrg_defaults(p)["variance"] < 1e-9
