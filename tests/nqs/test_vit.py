@@ -39,10 +39,11 @@ def _on_translations(model, params, x: np.ndarray, translations) -> tuple[np.nda
     return out[0], out[1:]
 
 
+@pytest.mark.parametrize("symmetrize", ["translations", "space_group"])
 @pytest.mark.parametrize("sign_prior", ["none", "marshall"])
-def test_symmetrized_vit_is_invariant_under_every_translation(sign_prior):
+def test_symmetrized_vit_is_invariant_under_every_translation(sign_prior, symmetrize):
     p = hamiltonians.get("j1j2", Lx=4, Ly=4, J2=0.5)
-    model, params, x = _model_and_params(p, symmetrize=True, sign_prior=sign_prior)
+    model, params, x = _model_and_params(p, symmetrize=symmetrize, sign_prior=sign_prior)
     ref, out = _on_translations(model, params, x, p.geometry.translations)
     assert np.std(ref.real) > 0.1  # a non-trivial function of the configuration
     # log-amplitudes modulo 2 pi i (a sign is exp(i pi))
@@ -51,7 +52,7 @@ def test_symmetrized_vit_is_invariant_under_every_translation(sign_prior):
 
 def test_unsymmetrized_vit_is_invariant_under_patch_translations_only():
     p = hamiltonians.get("j1j2", Lx=4, Ly=4, J2=0.5)
-    model, params, x = _model_and_params(p, symmetrize=False, sign_prior="none")
+    model, params, x = _model_and_params(p, symmetrize="none", sign_prior="none")
     geo = p.geometry
     ref, out = _on_translations(model, params, x, geo.translations)
     for (tx, ty), o in zip(geo.coords, out):
@@ -59,6 +60,22 @@ def test_unsymmetrized_vit_is_invariant_under_patch_translations_only():
             np.testing.assert_allclose(o, ref, atol=1e-10)
         else:
             assert np.max(np.abs(o - ref)) > 1e-3
+
+
+@pytest.mark.parametrize("symmetrize, invariant", [("space_group", True), ("translations", False)])
+def test_space_group_vit_is_invariant_under_the_point_group(symmetrize, invariant):
+    """Rotations by 90 degrees and reflections of the 4x4 torus (site permutations built from
+    the coordinates, independent of the model's array operations)."""
+    p = hamiltonians.get("j1j2", Lx=4, Ly=4, J2=0.5)
+    model, params, x = _model_and_params(p, symmetrize=symmetrize, sign_prior="marshall")
+    coords = [tuple(c) for c in p.geometry.coords]
+    index = {c: i for i, c in enumerate(coords)}
+    ops = [lambda a, b: ((-b) % 4, a), lambda a, b: ((-a) % 4, b), lambda a, b: (b, a)]
+    perms = [np.array([index[op(a, b)] for a, b in coords]) for op in ops]
+    ref, out = _on_translations(model, params, x, perms)
+    for o in out:
+        close = np.allclose(np.exp(o - ref), 1.0, atol=1e-10)
+        assert close is invariant
 
 
 def test_vit_on_a_chain_with_the_marshall_prior():
