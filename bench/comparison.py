@@ -1,0 +1,163 @@
+"""Neural quantum states, MPS, ANTN and PEPS on the same registry problems, in one table.
+
+Every run is an ordinary ``nqs run`` configuration (the problem table is shared, only
+``[method]`` differs) and leaves its archive in ``--workdir``; the table is read back from the
+archives, so a finished run is not repeated when the script is run again (``--rerun`` forces
+it). Budgets are fixed numbers of steps (iterations, sweeps or stages), chosen so that the
+whole table takes a few hours on a 2-core machine; ``wall_seconds`` says what each run cost.
+
+Problems (references: ED where the sector allows, else the published value of
+``hamiltonians/data/reference_energies.json``):
+
+* J1-J2 6x6 periodic at ``J2 = 0`` and ``0.5``: VMC (Transformer, ViT), ANTN, DMRG;
+* t-J 4x4 periodic, 2 holes, ``J = 0.4``: VMC (HFDS), ANTN, DMRG;
+* Z2 gauge 4x4 torus, ``h = 0.3``: VMC (gauge Transformer), DMRG;
+* J1-J2 6x6 *open* at ``J2 = 0``: PEPS (finite, open boundaries only) against DMRG, the
+  reference being the DMRG energy of the same open problem (no ED at 36 sites).
+
+The V-score is ``N Var(E) / E^2`` (Wu et al., Science 2024) where the run estimates the energy
+variance (VMC and ANTN from samples, DMRG from the MPS where the contraction is small enough).
+
+    python bench/comparison.py [--only j1j2_6x6_J2=0 ...] [--workdir runs/bench/comparison]
+
+Writes ``bench/results/comparison.json``, ``bench/results/comparison.md`` (the README table)
+and prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from nqs.archive import ArchiveError, load
+from nqs.config import loads
+from nqs.runner import run
+
+import report
+
+PROBLEMS = {
+    "j1j2_6x6_J2=0": "name = 'j1j2'\nLx = 6\nLy = 6\nJ2 = 0.0",
+    "j1j2_6x6_J2=0.5": "name = 'j1j2'\nLx = 6\nLy = 6\nJ2 = 0.5",
+    "tj_4x4_2holes": "name = 'tj'\nLx = 4\nLy = 4\nn_holes = 2",
+    "z2_4x4_h=0.3": "name = 'z2_gauge'\nLx = 4\nLy = 4\nh = 0.3",
+    "j1j2_6x6_open_J2=0": "name = 'j1j2'\nLx = 6\nLy = 6\nJ2 = 0.0\npbc = false",
+}
+
+DMRG = "kind = 'dmrg'\nbond_dims = [32, 64, 128, 256]\nmax_sweeps = 10"
+RUNS = {
+    "j1j2_6x6_J2=0": {
+        "vmc-transformer": "kind = 'vmc'\nmodel = 'transformer'\nn_iter = 150\nseed = 0",
+        "vmc-vit": "kind = 'vmc'\nmodel = 'vit'\nn_iter = 150\nseed = 0",
+        "antn": "kind = 'antn'\nn_iter = 150\nseed = 0",
+        "dmrg": DMRG,
+    },
+    "j1j2_6x6_J2=0.5": {
+        "vmc-transformer": "kind = 'vmc'\nmodel = 'transformer'\nn_iter = 150\nseed = 0",
+        "vmc-vit": "kind = 'vmc'\nmodel = 'vit'\nn_iter = 150\nseed = 0",
+        "antn": "kind = 'antn'\nn_iter = 150\nseed = 0",
+        "dmrg": DMRG,
+    },
+    "tj_4x4_2holes": {
+        "vmc-hfds": "kind = 'vmc'\nmodel = 'hfds'\nn_iter = 300\nseed = 0",
+        "antn": "kind = 'antn'\nn_iter = 150\nseed = 0",
+        "dmrg": DMRG,
+    },
+    "z2_4x4_h=0.3": {
+        "vmc-gauge_transformer": "kind = 'vmc'\nmodel = 'gauge_transformer'\nn_iter = 200\nseed = 0",
+        "dmrg": "kind = 'dmrg'\nbond_dims = [64, 128, 256]\nmax_sweeps = 10",
+    },
+    "j1j2_6x6_open_J2=0": {
+        "dmrg": DMRG,
+        "peps": "kind = 'peps'\nbond_dim = 4",
+    },
+}
+OPEN_REFERENCE = {"j1j2_6x6_open_J2=0": "dmrg"}
+"""Problems without ED or published reference: the run whose energy serves as reference."""
+
+
+def archive_path(workdir: Path, problem: str, run_name: str) -> Path:
+    return workdir / f"{problem}__{run_name}.h5".replace("=", "")
+
+
+def run_one(workdir: Path, problem: str, run_name: str, rerun: bool) -> None:
+    path = archive_path(workdir, problem, run_name)
+    if not rerun:
+        try:
+            if load(path).status == "completed":
+                print(f"{problem} {run_name}: done already ({path})", flush=True)
+                return
+        except (ArchiveError, OSError):
+            pass
+    text = f"[problem]\n{PROBLEMS[problem]}\n\n[method]\n{RUNS[problem][run_name]}\n\n[output]\narchive = '{path}'\n"
+    t0 = time.perf_counter()
+    a = run(loads(text), overwrite=True, progress=False, log=lambda s: None)
+    print(f"{problem} {run_name}: E = {a.result['energy']:.6f}, {time.perf_counter() - t0:.0f} s", flush=True)
+
+
+def rows_of(workdir: Path, problem: str) -> list[dict]:
+    archives = {}
+    for run_name in RUNS[problem]:
+        try:
+            archives[run_name] = load(archive_path(workdir, problem, run_name))
+        except (ArchiveError, OSError):
+            continue
+    ref_run = OPEN_REFERENCE.get(problem)
+    reference = archives[ref_run].result["energy"] if ref_run in archives else None
+    out = []
+    for run_name, a in archives.items():
+        r = a.result
+        exact = r.get("exact_energy", reference)
+        energy = r.get("energy")
+        out.append(
+            {
+                "problem": problem,
+                "method": a.method,
+                "model": a.model if a.method == "vmc" else "-",
+                "energy": energy,
+                "energy_error": r.get("energy_error"),
+                "reference": exact,
+                "reference_source": r.get("reference_source", f"{ref_run} of the same problem" if ref_run else None),
+                "relative_error": None if exact is None or energy is None else (energy - exact) / abs(exact),
+                "v_score": r.get("v_score"),
+                "n_parameters": r.get("n_parameters"),
+                "steps": r.get("steps"),
+                "wall_seconds": None if r.get("wall_time") is None else round(float(r["wall_time"]), 1),
+                "status": a.status,
+            }
+        )
+    return out
+
+
+def markdown(rows: list[dict]) -> str:
+    cols = ["problem", "method", "model", "energy", "relative_error", "v_score", "n_parameters", "wall_seconds"]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for r in rows:
+        lines.append("| " + " | ".join(report._cell(r.get(c)) for c in cols) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", nargs="+", choices=list(PROBLEMS), help="problems to run (default all)")
+    ap.add_argument("--workdir", type=Path, default=Path("runs/bench/comparison"))
+    ap.add_argument("--rerun", action="store_true", help="run again even where a completed archive exists")
+    ap.add_argument("--table-only", action="store_true", help="no runs: the table of the archives present")
+    args = ap.parse_args()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    chosen = args.only or list(PROBLEMS)
+    if not args.table_only:
+        for problem in chosen:
+            for run_name in RUNS[problem]:
+                run_one(args.workdir, problem, run_name, args.rerun)
+    rows = [row for problem in PROBLEMS for row in rows_of(args.workdir, problem)]
+    report.write(
+        "comparison", rows,
+        columns=["problem", "method", "model", "energy", "relative_error", "v_score", "n_parameters", "wall_seconds"],
+        note="budgets: see RUNS in bench/comparison.py; relative_error against ED or the published reference",
+    )
+    (report.RESULTS / "comparison.md").write_text(markdown(rows))
+
+
+if __name__ == "__main__":
+    main()
