@@ -69,7 +69,7 @@ from hamiltonians.lattice import SquareLattice
 from nqs.config import ConfigError, parse_options
 from nqs.models import ModelSpec, model_names, register_model
 from nqs.models.attention import cached
-from nqs.models.autoregressive import ar_fields, automaton_states, sign_prior, validate_sign_prior
+from nqs.models.autoregressive import AR_VMC_DEFAULTS, ar_fields, automaton_states, sign_prior, validate_sign_prior
 from nqs.models.transformer import ARTransformer
 from nqs.sampling.direct_sampler import make_direct_sampler
 from nqs.vmc import VMC, VMCOptions
@@ -268,10 +268,15 @@ _VMC_KEYS = (
 
 
 def _options_class() -> type:
-    """``ANTNOptions``: the model's fields, then the VMC keys above with VMC's defaults."""
+    """``ANTNOptions``: the model's fields, then the VMC keys above with the defaults of the
+    autoregressive models (:data:`~nqs.models.autoregressive.AR_VMC_DEFAULTS`), else VMC's:
+    the same budget as a ``transformer`` run with the same keys."""
     vmc = {f.name: f for f in dataclasses.fields(VMCOptions)}
     hints = VMCOptions.__annotations__
-    fields = [(name, hints[name], dataclasses.field(default=vmc[name].default)) for name in _VMC_KEYS]
+    fields = [
+        (name, hints[name], dataclasses.field(default=AR_VMC_DEFAULTS.get(name, vmc[name].default)))
+        for name in _VMC_KEYS
+    ]
     return dataclasses.make_dataclass(
         "ANTNOptions", fields, bases=(ANTNModelOptions,), namespace={"__module__": __name__}
     )

@@ -232,6 +232,25 @@ class ConstrainedAR(nn.Module):
         return out.reshape(-1)[:n].reshape(lead)
 
 
+# --------------------------------------------------------------------------- VMC defaults
+AR_VMC_DEFAULTS: dict[str, Any] = {
+    "n_samples": 1024,
+    "learning_rate": 0.05,
+    "learning_rate_final": 0.01,
+    "diag_shift": 1e-2,
+    "diag_shift_final": 1e-4,
+    "momentum": 0.9,
+    "on_the_fly": False,
+}
+"""VMC defaults of the exactly sampled autoregressive models (``transformer``,
+``gauge_transformer``, ``ar_rnn``, ``kind = "antn"``): 1024 independent samples per step, SR
+(minSR kernel from the stored Jacobian) with SPRING momentum 0.9, the step decaying 0.05 ->
+0.01 and the diagonal shift 1e-2 -> 1e-4 geometrically over ``n_iter``. Measured on the 4x4
+periodic Heisenberg model, Transformer, 300 steps, seed 0, one core: relative error 9.6e-4
+(momentum 0.95: 1.3e-3; without momentum: 1.9e-3 at 1024 samples, 2.8e-3 at 512; the previous
+defaults, 512 samples, 0.03 -> 0.01, 1e-2 -> 1e-3: 4.4e-3), about 3 s per step."""
+
+
 # --------------------------------------------------------------------------- building
 def ar_fields(problem: Problem, uniform_base: bool = True) -> dict[str, Any]:
     """The :class:`ConstrainedAR` fields of a problem: local space, sector automaton and (with

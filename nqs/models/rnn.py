@@ -20,7 +20,7 @@ GRU update (PyTorch's convention, ``r`` gates the recurrent candidate term)::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import flax.linen as nn
 import jax
@@ -32,7 +32,7 @@ from hamiltonians import Problem
 from ..sampling.direct_sampler import make_direct_sampler
 from .attention import cached
 from .autoregressive import (
-    LOCAL_SPACES, ConstrainedAR, ar_fields, check_sign_prior, phase_is_fixed, sign_prior, validate_phase,
+    AR_VMC_DEFAULTS, LOCAL_SPACES, ConstrainedAR, ar_fields, check_sign_prior, phase_is_fixed, sign_prior, validate_phase,
     validate_sign_prior,
 )
 from .registry import ModelSpec, register_model
@@ -138,7 +138,10 @@ class ARRNN(ConstrainedAR):
 # --------------------------------------------------------------------------- options
 @dataclass
 class RNNOptions:
-    """``[method]`` keys of ``model = "ar_rnn"``."""
+    """``[method]`` keys of ``model = "ar_rnn"``; VMC defaults
+    :data:`~nqs.models.autoregressive.AR_VMC_DEFAULTS`."""
+
+    vmc_defaults: ClassVar[dict[str, Any]] = AR_VMC_DEFAULTS
 
     hidden: int = 32
     """Width of the GRU hidden state."""

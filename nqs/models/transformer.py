@@ -35,7 +35,7 @@ from hamiltonians.lattice import LinkLattice, SquareLattice
 from ..sampling.direct_sampler import make_direct_sampler
 from .attention import TransformerBlock
 from .autoregressive import (
-    ConstrainedAR, ar_fields, check_phase, check_sign_prior, phase_is_fixed, sign_prior, validate_phase,
+    AR_VMC_DEFAULTS, ConstrainedAR, ar_fields, check_phase, check_sign_prior, phase_is_fixed, sign_prior, validate_phase,
     validate_sign_prior,
 )
 from .registry import ModelSpec, register_model
@@ -114,22 +114,11 @@ def _check_sizes(o) -> None:
 class GaugeTransformerOptions:
     """``[method]`` keys of ``model = "gauge_transformer"`` (also the sizes of ``transformer``).
 
-    VMC defaults (:attr:`vmc_defaults`, shared with ``transformer``): 512 exact samples per step,
-    SR with a learning rate decaying 0.03 -> 0.01 and a diagonal shift 1e-2 -> 1e-3, and the
-    Jacobian stored (``on_the_fly = false``). Measured on the 4x4 periodic Heisenberg model
-    (seed 0, 300 steps, two shared CPU cores): 2.9 s per step and a relative error of 4.4e-3,
-    where NetKet's automatic on-the-fly NTK with 1024 samples took 8-10 s per step; a 1-layer,
-    16-wide model plateaued at 8e-3.
+    VMC defaults: :data:`~nqs.models.autoregressive.AR_VMC_DEFAULTS` (shared with
+    ``transformer``, ``ar_rnn`` and ANTN).
     """
 
-    vmc_defaults: ClassVar[dict[str, Any]] = {
-        "n_samples": 512,
-        "learning_rate": 0.03,
-        "learning_rate_final": 0.01,
-        "diag_shift": 1e-2,
-        "diag_shift_final": 1e-3,
-        "on_the_fly": False,
-    }
+    vmc_defaults: ClassVar[dict[str, Any]] = AR_VMC_DEFAULTS
 
     d_model: int = 32
     """Width of the residual stream (embedding dimension)."""
