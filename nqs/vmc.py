@@ -266,7 +266,9 @@ def _sr_mode(hilbert, state, model=None) -> str | None:
     is exact; NetKet would choose complex mode (twice the Jacobian, and for fermionic spaces a
     fallback several times the cost)."""
     real = all(not np.iscomplexobj(x) for x in jax.tree_util.tree_leaves(state.parameters))
-    fixed_phase = isinstance(hilbert, nk.hilbert.SpinOrbitalFermions) or getattr(model, "learn_phase", True) is False
+    fixed_phase = isinstance(hilbert, nk.hilbert.SpinOrbitalFermions) or (
+        getattr(model, "learn_phase", True) is False and getattr(model, "phase_net", None) is None
+    )
     return "real" if real and fixed_phase else None
 
 

@@ -144,6 +144,12 @@ class ConstrainedAR(nn.Module):
     automaton state ``s``), added to the network's logits: with zero logits the model *is* the
     uniform superposition of the sector (times the sign prior), not merely uniform site by
     site. ``None``: no base (plain masked softmax)."""
+    phase_net: Any = None
+    """A flax module of whole NetKet configurations returning complex log-amplitudes whose
+    *argument* is the phase of the state (the prior is still added; the conditional phases are
+    then unused, ``learn_phase = False``). Sampling depends on the moduli alone, so it stays
+    exact. E.g. a space-group-symmetrised ViT, whose sum over symmetry images builds sign
+    structure that a sum of per-site phases does not find (``transformer``, ``phase = "vit"``)."""
     learn_phase: bool = True
     """Whether the network outputs phases; ``False``: the phase is the prior alone (exact for
     stoquastic problems, :func:`phase_is_fixed`), the amplitudes are real and SR runs in real
@@ -215,6 +221,9 @@ class ConstrainedAR(nn.Module):
         idx = a[..., None]
         log_prob = jnp.take_along_axis(log_p, idx, axis=-1)[..., 0].sum(axis=-1)
         phase = jnp.take_along_axis(phases, idx, axis=-1)[..., 0].sum(axis=-1)
+        if self.phase_net is not None:
+            # phases holds the prior alone here (no phase head)
+            phase = phase + jnp.imag(self.phase_net(local_to_configs(self.local_space, a)))
         return 0.5 * log_prob + 1j * phase
 
     def __call__(self, x: jax.Array) -> jax.Array:

@@ -142,7 +142,12 @@ class GaugeTransformerOptions:
 
 @dataclass
 class TransformerOptions(GaugeTransformerOptions):
-    """``[method]`` keys of ``model = "transformer"``: the sizes above and a sign prior."""
+    """``[method]`` keys of ``model = "transformer"``: the sizes above, a sign prior, and
+    ``phase = "vit"`` besides the phases of the gauge Transformer: the phase is the argument of
+    a ViT (:mod:`nqs.models.vit`, default sizes) symmetrised over the space group (spin models
+    on periodic lattices), the amplitude the Transformer's, so sampling stays exact."""
+
+    phase: Literal["auto", "learned", "fixed", "vit"] = "auto"
 
     sign_prior: Literal["auto", "marshall", "none"] = "auto"
     """Fixed phase added to the learned one: ``marshall`` is ``(-1)^{N_down(A)}`` on a bipartite
@@ -151,7 +156,9 @@ class TransformerOptions(GaugeTransformerOptions):
     already rotates it away), else none."""
 
     def __post_init__(self):
-        super().__post_init__()
+        _check_sizes(self)
+        if self.phase != "vit":
+            validate_phase(self.phase)
         validate_sign_prior(self.sign_prior)
 
 
@@ -173,10 +180,18 @@ def link_features(lattice: LinkLattice) -> np.ndarray:
 
 def build_transformer(problem: Problem, o: TransformerOptions) -> ARTransformer:
     prior = sign_prior(problem, o.sign_prior)
+    if o.phase == "vit":
+        from . import vit
+
+        phase_net = vit.build(problem, vit.ViTOptions(symmetrize="space_group", sign_prior="none"))
+        learn = False
+    else:
+        phase_net, learn = None, not phase_is_fixed(problem, o.phase, prior)
     return ARTransformer(
         **ar_fields(problem),
         phase_prior=prior,
-        learn_phase=not phase_is_fixed(problem, o.phase, prior),
+        phase_net=phase_net,
+        learn_phase=learn,
         site_features=HashableArray(np.eye(problem.n_sites)),
         d_model=o.d_model, n_heads=o.n_heads, n_layers=o.n_layers, mlp_ratio=o.mlp_ratio,
     )
@@ -189,6 +204,17 @@ def build_gauge_transformer(problem: Problem, o: GaugeTransformerOptions) -> ART
         site_features=HashableArray(link_features(problem.geometry)),
         d_model=o.d_model, n_heads=o.n_heads, n_layers=o.n_layers, mlp_ratio=o.mlp_ratio,
     )
+
+
+def check_transformer(problem: Problem, o: TransformerOptions) -> str | None:
+    """``ModelSpec.check``: the sign prior and phase options suit the problem."""
+    if o.phase == "vit":
+        from . import vit
+
+        reason = vit._fits(problem) or vit.check(problem, vit.ViTOptions(symmetrize="space_group", sign_prior="none"))
+        if reason:
+            return f"phase 'vit' uses a ViT of the configuration: {reason}; use phase = 'learned'"
+    return check_sign_prior(problem, o)
 
 
 def fits_sites(problem: Problem) -> str | None:
@@ -211,7 +237,7 @@ register_model(
     ModelSpec(
         "transformer", TransformerOptions, build_transformer, fits_sites,
         "autoregressive Transformer, exact constrained sampling (spins, t-J)",
-        direct=True, make_sampler=make_direct_sampler, check=check_sign_prior,
+        direct=True, make_sampler=make_direct_sampler, check=check_transformer,
     )
 )
 register_model(
