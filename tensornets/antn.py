@@ -90,6 +90,9 @@ class ANTNModel(ARTransformer):
     """Bond dimension ``D`` of the MPS (all bonds)."""
     network: bool = True
     """``False``: no Transformer, the state is the sector-projected MPS alone."""
+    sample_dtype: Any = None
+    """Sampling runs in the parameters' precision: the MPS conditional is a ratio of
+    contractions floored at 1e-300 before its log, which single precision would not hold."""
 
     def setup(self):
         if self.network:

@@ -72,7 +72,7 @@ class CausalSelfAttention(nn.Module):
         # head-major (batch, heads, length, head_dim): XLA's batched matmuls are much faster on
         # CPU with the batch axes leading than with einsum's transposes inside
         q, k, v = (jnp.swapaxes(t, 1, 2) for t in self._split(h))
-        scores = q @ jnp.swapaxes(k, -1, -2) / np.sqrt(self.head_dim)
+        scores = q @ jnp.swapaxes(k, -1, -2) * self.head_dim**-0.5
         n = h.shape[-2]
         causal = np.tril(np.ones((n, n), dtype=bool))
         att = jax.nn.softmax(jnp.where(causal, scores, -jnp.inf), axis=-1)
@@ -89,7 +89,7 @@ class CausalSelfAttention(nn.Module):
         values = jax.lax.dynamic_update_slice_in_dim(cached(self, "values", shape, v.dtype), v[:, :, None], position, axis=2)
         self.put_variable("cache", "keys", keys)
         self.put_variable("cache", "values", values)
-        scores = (keys @ q[..., None])[..., 0] / np.sqrt(self.head_dim)  # (batch, heads, length)
+        scores = (keys @ q[..., None])[..., 0] * self.head_dim**-0.5  # (batch, heads, length)
         # positions after the current one hold stale entries of an earlier sequence: never read them
         visible = jnp.arange(self.length) <= position
         att = jax.nn.softmax(jnp.where(visible, scores, -jnp.inf), axis=-1)

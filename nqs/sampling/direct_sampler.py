@@ -4,7 +4,9 @@
 :class:`~nqs.models.autoregressive.ConstrainedAR` model site by site in snake order: at site
 ``k`` it calls the model's cached ``conditional_step`` (one new site's worth of work: the model
 keeps keys/values or hidden states and the sector automaton's state in its ``"cache"``
-collection) and draws ``a_k`` from the masked conditional. Forbidden local states have
+collection) and draws ``a_k`` from the masked conditional, evaluated in the model's
+``sample_dtype`` (single precision by default, see
+:attr:`~nqs.models.autoregressive.ConstrainedAR.sample_dtype`). Forbidden local states have
 probability zero, and the automaton has no dead ends, so every sample lies in the sector (total
 S^z, electron numbers without double occupancy, Gauss's law). There are no Markov chains: the
 state is a PRNG key, and NetKet's ``MCState`` discards nothing.
@@ -53,6 +55,16 @@ def _shard_batch(x: jax.Array) -> jax.Array:
     return jax.lax.with_sharding_constraint(x, NamedSharding(jax.sharding.get_abstract_mesh(), spec))
 
 
+def _in_sampling_precision(model, variables):
+    """The model and its variables in the model's ``sample_dtype`` (unchanged where that is
+    ``None`` or already the parameters' dtype)."""
+    dtype = getattr(model, "sample_dtype", None)
+    if dtype is None or not hasattr(model, "param_dtype") or jnp.dtype(model.param_dtype) == jnp.dtype(dtype):
+        return model, variables
+    cast = lambda p: p.astype(dtype) if jnp.issubdtype(p.dtype, jnp.floating) else p  # noqa: E731
+    return model.clone(param_dtype=dtype), jax.tree_util.tree_map(cast, variables)
+
+
 class ConstrainedDirectSampler(Sampler):
     """Exact, independent samples of a constrained autoregressive model (see module docstring).
 
@@ -94,6 +106,8 @@ class ConstrainedDirectSampler(Sampler):
     def _sample_chain(self, model, variables, state, chain_length, return_log_probabilities=False):
         if "cache" in variables:
             variables, _ = flax_core.pop(variables, "cache")
+        full_model, full_variables = model, variables
+        model, variables = _in_sampling_precision(model, variables)
         n_sites = model.n_sites
         batch = self.n_batches * chain_length
         key_next, key = jax.random.split(state.key)
@@ -125,6 +139,9 @@ class ConstrainedDirectSampler(Sampler):
         sigma = sigma.reshape(self.n_batches, chain_length, -1)
         new_state = state.replace(key=key_next)
         if return_log_probabilities:
+            if model is not full_model:
+                # the draws' own log-probabilities carry the sampling precision: recompute them
+                log_q = 2 * full_model.apply(full_variables, sigma.reshape(batch, -1)).real
             return (sigma, log_q.reshape(self.n_batches, chain_length)), new_state
         return sigma, new_state
 
