@@ -7,7 +7,9 @@ Both draw exact independent samples of ``|psi|^2``. Ours samples the S^z = 0 sec
 J1-J2 problem (masked conditionals); NetKet's AR models cannot be restricted to a sector, so
 they sample the full 2^N space: the comparison is per sample at equal parameter count. The
 timed call is ``sampler.sample(model, params, chain_length=n)`` after one warm-up (compilation),
-median of ``--repeats`` calls, interleaved between the two samplers.
+median of ``--repeats`` calls, interleaved between the samplers. Our sampler runs the cached
+steps in single precision by default (``sample_dtype``); each side is timed in single and in
+double precision, and the ratios compare equal precisions.
 
     python bench/ar_sampling.py [--samples 1024] [--repeats 5] [--sizes 6 10]
 
@@ -34,24 +36,24 @@ def n_params(params) -> int:
     return int(sum(np.size(x) for x in jax.tree_util.tree_leaves(params)))
 
 
-def ours(L: int):
+def ours(L: int, sample_dtype=np.float32):
     problem = hamiltonians.get("j1j2", Lx=L, Ly=L, J2=0.5)
     spec = model_spec("transformer")
-    model = spec.build(problem, spec.options())
+    model = spec.build(problem, spec.options()).clone(sample_dtype=sample_dtype)
     hilbert, _ = problem.to_netket()
     sampler = ConstrainedDirectSampler(hilbert, problem.local_space.name)
     params = model.init(jax.random.PRNGKey(0), hilbert.random_state(jax.random.PRNGKey(1), 1))
     return sampler, model, params
 
 
-def netket_matched(L: int, target: int, cls):
+def netket_matched(L: int, target: int, cls, dtype):
     """NetKet AR model ``cls`` on the unconstrained spin space with the feature width whose
     parameter count is closest to ``target`` (two layers, like our default Transformer's two
-    blocks)."""
+    blocks), weights and activations in ``dtype``."""
     hilbert = nk.hilbert.Spin(0.5, L * L)
     best = None
     for features in range(1, 64):
-        model = cls(hilbert=hilbert, layers=2, features=features, param_dtype=np.float64)
+        model = cls(hilbert=hilbert, layers=2, features=features, param_dtype=dtype)
         params = model.init(jax.random.PRNGKey(0), np.ones((1, hilbert.size)))
         gap = abs(n_params(params) - target)
         if best is None or gap < best[0]:
@@ -84,25 +86,28 @@ def main() -> None:
     args = ap.parse_args()
     rows = []
     for L in args.sizes:
+        # ours: default (sampling in single precision) and in the parameters' double precision;
+        # NetKet: its model in single and in double precision (its default)
         s1, m1, p1 = ours(L)
-        run_ours = sample_once(s1, m1, p1, args.samples)
+        runs = {"ours": sample_once(s1, m1, p1, args.samples)}
+        runs["ours_f64"] = sample_once(*ours(L, sample_dtype=None), args.samples)
         fast_error = None
-        for cls in (nk.models.FastARNNDense, nk.models.ARNNDense):
-            s2, m2, p2, features = netket_matched(L, n_params(p1), cls)
-            try:
-                run_nk = sample_once(s2, m2, p2, args.samples)
-                break
-            except IndexError as err:
-                # NetKet 3.23's FastMaskedDense1D slices its cache with the traced site index,
-                # which this JAX rejects inside ARDirectSampler's scan; fall back to ARNNDense
-                # (same network, conditionals recomputed for every site) and say so.
-                fast_error = f"{cls.__name__}: {str(err).splitlines()[0]}"
-        t_ours, t_nk = [], []
-        for _ in range(args.repeats):  # interleaved, so changes of the machine's load hit both alike
-            t_ours.append(run_ours())
-            t_nk.append(run_nk())
-        ours_rate = args.samples / float(np.median(t_ours))
-        nk_rate = args.samples / float(np.median(t_nk))
+        for dtype, name in ((np.float32, "netket"), (np.float64, "netket_f64")):
+            for cls in (nk.models.FastARNNDense, nk.models.ARNNDense):
+                s2, m2, p2, features = netket_matched(L, n_params(p1), cls, dtype)
+                try:
+                    runs[name] = sample_once(s2, m2, p2, args.samples)
+                    break
+                except IndexError as err:
+                    # NetKet 3.23's FastMaskedDense1D slices its cache with the traced site index,
+                    # which this JAX rejects inside ARDirectSampler's scan; fall back to ARNNDense
+                    # (same network, conditionals recomputed for every site) and say so.
+                    fast_error = f"{cls.__name__}: {str(err).splitlines()[0]}"
+        times = {name: [] for name in runs}
+        for _ in range(args.repeats):  # interleaved, so changes of the machine's load hit all alike
+            for name, once in runs.items():
+                times[name].append(once())
+        rate = {name: args.samples / float(np.median(t)) for name, t in times.items()}
         rows.append(
             {
                 "lattice": f"{L}x{L}",
@@ -110,14 +115,21 @@ def main() -> None:
                 "netket_model": f"{type(m2).__name__}(layers=2, features={features})",
                 "netket_fast_model_error": fast_error,
                 "netket_n_parameters": n_params(p2),
-                "samples_per_second": round(ours_rate, 1),
-                "netket_samples_per_second": round(nk_rate, 1),
-                "ratio_vs_netket": round(ours_rate / nk_rate, 3),
+                "samples_per_second": round(rate["ours"], 1),
+                "netket_samples_per_second": round(rate["netket"], 1),
+                "ratio_vs_netket": round(rate["ours"] / rate["netket"], 3),
+                "samples_per_second_f64": round(rate["ours_f64"], 1),
+                "netket_samples_per_second_f64": round(rate["netket_f64"], 1),
+                "ratio_vs_netket_f64": round(rate["ours_f64"] / rate["netket_f64"], 3),
             }
         )
     report.write(
         "ar_sampling", rows, samples_per_call=args.samples,
-        note="ours: Transformer (default options) in the S^z=0 sector; NetKet: FastARNNDense + ARDirectSampler on the full space",
+        note=(
+            "ours: Transformer (default options) in the S^z=0 sector, conditionals in single precision "
+            "(the default sample_dtype; _f64: in double); NetKet: FastARNNDense + ARDirectSampler on the "
+            "full space, in single precision (_f64: double, NetKet's default); ratios at equal precision"
+        ),
     )
 
 

@@ -5,9 +5,10 @@ inflated alike, so only the ratios carry over):
 
 (a) MPO: quimb's two-site DMRG on the open Heisenberg chain (``J = 1``, ``S = sigma/2``) with
     the registry MPO (``problem.to_mpo``, bare and with the ``S^z`` sector penalty that
-    ``kind = "dmrg"`` adds) against quimb's hand-built ``MPO_ham_heis``. Same random initial MPS,
+    ``kind = "dmrg"`` adds only if the state leaves the sector) against quimb's hand-built ``MPO_ham_heis``. Same random initial MPS,
     same bond dimension, same local eigensolver settings.
-(b) Method: the toolkit's ``kind = "dmrg"`` (quimb, dense tensors, sector by penalty) against
+(b) Method: the toolkit's ``kind = "dmrg"`` (quimb, dense tensors, started in the sector,
+    penalty only if it leaks out) against
     TeNPy's ``TwoSiteDMRGEngine`` at equal bond dimension, TeNPy with ``S^z`` charge
     conservation (its standard use) and without. Problems: the open Heisenberg chain, and the
     J1-J2 model (``J2 = 0.5``) on the open 6x6 lattice in the registry's snake order (the
@@ -40,6 +41,7 @@ CHAIN_CHI = 32
 J1J2 = dict(Lx=6, Ly=6, J2=0.5, pbc=False)
 J1J2_CHI = 32
 MAX_SWEEPS = 10
+REPEATS = 3
 TARGET_SLACK_PER_SITE = 1e-7
 
 
@@ -65,7 +67,7 @@ def quimb_dmrg(mpo, n_sites: int, chi: int, seed: int = 0) -> list[tuple[float, 
 
 
 def ours(problem, chi: int) -> list[tuple[float, float]]:
-    """The toolkit's DMRG method at fixed ``chi`` (sector penalty on, its default)."""
+    """The toolkit's DMRG method at fixed ``chi`` (default sector handling: ``penalty = "auto"``)."""
 
     class Times:
         def __init__(self):
@@ -132,6 +134,9 @@ def tenpy_dmrg(problem, chi: int, conserve: str | None) -> tuple[list[tuple[floa
             "max_sweeps": MAX_SWEEPS,
             "min_sweeps": 2,
             "max_E_err": 1e-10 * n,
+            # the comparison is at a fixed, deliberately small chi: on the 6x6 J1-J2 lattice its
+            # truncation error exceeds TeNPy's consistency guard (1e-4), which would abort the run
+            "max_trunc_err": 1.0,
         },
     )
     engine.run()
@@ -176,10 +181,20 @@ def main() -> None:
     n = chain.n_sites
     mpo_reg, mpo_pen = chain.to_mpo(penalty=0), chain.to_mpo()
     mpo_quimb = qtn.MPO_ham_heis(n, j=1.0, cyclic=False)
+    quimb_dmrg(mpo_quimb, n, 8)  # warm-up: one-off costs (imports, caches) out of the timed runs
+    mpos = {
+        "quimb DMRG2, registry MPO": mpo_reg,
+        "quimb DMRG2, registry MPO + Sz penalty": mpo_pen,
+        "quimb DMRG2, MPO_ham_heis": mpo_quimb,
+    }
+    # seconds-long runs on a shared machine: REPEATS interleaved rounds, each MPO's median run
+    trials = {name: [] for name in mpos}
+    for _ in range(REPEATS):
+        for name, mpo in mpos.items():
+            trials[name].append(quimb_dmrg(mpo, n, CHAIN_CHI))
     runs = {
-        "quimb DMRG2, registry MPO": (quimb_dmrg(mpo_reg, n, CHAIN_CHI), max(mpo_reg.bond_sizes())),
-        "quimb DMRG2, registry MPO + Sz penalty": (quimb_dmrg(mpo_pen, n, CHAIN_CHI), max(mpo_pen.bond_sizes())),
-        "quimb DMRG2, MPO_ham_heis": (quimb_dmrg(mpo_quimb, n, CHAIN_CHI), max(mpo_quimb.bond_sizes())),
+        name: (sorted(t, key=lambda rows: rows[-1][0])[REPEATS // 2], max(mpos[name].bond_sizes()))
+        for name, t in trials.items()
     }
     rows += compare(f"(a) chain L={n} chi={CHAIN_CHI}", n, runs, "quimb DMRG2, registry MPO")
 
@@ -187,7 +202,8 @@ def main() -> None:
         (f"(b) chain L={n} chi={CHAIN_CHI}", chain, CHAIN_CHI),
         (f"(b) j1j2 {J1J2['Lx']}x{J1J2['Ly']} open J2={J1J2['J2']} chi={J1J2_CHI}", hamiltonians.get("j1j2", **J1J2), J1J2_CHI),
     ):
-        runs = {"ours (kind=dmrg)": (ours(problem, chi), max(problem.to_mpo().bond_sizes()))}
+        method_mpo = problem.to_mpo(penalty=0)  # what the sweeps minimise while in the sector
+        runs = {"ours (kind=dmrg)": (ours(problem, chi), max(method_mpo.bond_sizes()))}
         for conserve in ("Sz", None):
             rows_t, mpo_chi = tenpy_dmrg(problem, chi, conserve)
             runs[f"TeNPy {tenpy.__version__} conserve={conserve}"] = (rows_t, mpo_chi)

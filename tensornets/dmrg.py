@@ -247,8 +247,8 @@ def initial_mps(problem: Problem, bond_dims: list[int], seed: int, max_exact_bon
     has a single state per quantum number on each bond and, on the 4x4 J1-J2 model at
     ``chi <= 48``, two-site sweeps from it stalled 2% above ED; a plain random MPS lies mostly
     outside the sector, and pulling it in against the penalty is slow: on the open 6x6 J1-J2
-    model (``J2 = 0.5``, ``chi = 32``) ten sweeps reached -16.9112 from it against -16.9177 in
-    about half the time from the projected start.
+    model (``J2 = 0.5``, ``chi = 32``, one core) ten sweeps from it under the penalty reached
+    -16.9112 in 9.5 s, ten from the projected start on the bare MPO -16.9216 in 7.4 s.
     """
     try:
         automaton = build_automaton(problem.constraint.pinned(), max_states=max_exact_bond)
