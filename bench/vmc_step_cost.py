@@ -81,7 +81,8 @@ def main() -> None:
             if len(ns) >= 2:
                 b, log_a = np.polyfit(np.log(ns), np.log(ts), 1)
                 fits.append({"model": model, "exponent": round(float(b), 3), "prefactor": float(np.exp(log_a))})
-    report.write("vmc_step_cost", rows, fits=fits)
+            # after every model, so that a run stopped later (memory, time) keeps what it measured
+            report.write("vmc_step_cost", rows, fits=fits)
     print(report.table(fits))
 
 

@@ -72,6 +72,7 @@ from hamiltonians.lattice import SquareLattice
 from hamiltonians.local_spaces import SPIN_HALF, TJ_SITE, Z2_LINK
 
 from .attention import cached
+from .chunking import map_in_chunks
 
 LOCAL_SPACES = {s.name: s for s in (SPIN_HALF, Z2_LINK, TJ_SITE)}
 """Local spaces the AR models convert from NetKet configurations."""
@@ -238,14 +239,7 @@ class ConstrainedAR(nn.Module):
         x = jnp.asarray(x)
         lead = x.shape[:-1]
         a = configs_to_local(self.local_space, x.reshape(-1, x.shape[-1]))
-        n, c = a.shape[0], self.eval_chunk
-        if c is None or n <= c or self.is_initializing():
-            return self.log_psi_local(a).reshape(lead)
-        module, variables = self.unbind()
-        pad = (-n) % c
-        a = jnp.concatenate([a, jnp.broadcast_to(a[:1], (pad, a.shape[1]))]).reshape(-1, c, a.shape[1])
-        out = jax.lax.map(lambda ac: module.apply(variables, ac, method="log_psi_local"), a)
-        return out.reshape(-1)[:n].reshape(lead)
+        return map_in_chunks(self, "log_psi_local", a, self.eval_chunk).reshape(lead)
 
 
 # --------------------------------------------------------------------------- VMC defaults

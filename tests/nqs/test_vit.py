@@ -127,3 +127,34 @@ def test_model_vmc_defaults_apply_unless_written():
     o = config.loads(text + "n_samples = 256\nlearning_rate = 0.1\n").options
     assert (o.n_samples, o.learning_rate) == (256, 0.1)
     assert o.diag_shift_final == ViTOptions.vmc_defaults["diag_shift_final"]
+
+
+def test_chunked_evaluation_equals_one_batch():
+    # the local energies evaluate thousands of configurations: mapped in chunks, same numbers
+    problem = hamiltonians.get("j1j2", Lx=4, Ly=4, J2=0.5)
+    model, params, _ = _model_and_params(problem)
+    hi, _ = problem.to_netket()
+    x = np.asarray(hi.random_state(jax.random.PRNGKey(3), 700))
+    chunked = np.asarray(model.apply(params, x))
+    whole = np.asarray(model.clone(eval_chunk=None).apply(params, x))
+    assert model.eval_chunk < len(x)
+    np.testing.assert_allclose(chunked, whole, rtol=1e-12, atol=1e-12)
+
+
+def test_transformer_with_vit_phase_is_normalised_and_takes_the_vit_phase():
+    # phase = "vit": modulus from the Transformer (exact sampling), phase = arg of a
+    # space-group ViT; on the 4x4 torus the whole S^z = 0 sector (12870 states) is enumerated
+    from nqs.models.transformer import TransformerOptions
+
+    problem = hamiltonians.get("j1j2", Lx=4, Ly=4, J2=0.5)
+    model = model_spec("transformer").build(problem, TransformerOptions(phase="vit", sign_prior="none"))
+    hi, _ = problem.to_netket()
+    basis = np.asarray(hi.all_states())
+    params = model.init(jax.random.PRNGKey(0), basis[:2])
+    leaves, tree = jax.tree_util.tree_flatten(params)
+    keys = jax.random.split(jax.random.PRNGKey(2), len(leaves))
+    params = jax.tree_util.tree_unflatten(tree, [l + 0.3 * jax.random.normal(k, l.shape) for l, k in zip(leaves, keys)])
+    log_psi = np.asarray(model.apply(params, basis))
+    assert np.sum(np.exp(2 * log_psi.real)) == pytest.approx(1.0, abs=1e-10)
+    vit_log = np.asarray(model.phase_net.apply({"params": params["params"]["phase_net"]}, basis))
+    np.testing.assert_allclose(np.exp(1j * log_psi.imag), np.exp(1j * vit_log.imag), atol=1e-10)
