@@ -244,6 +244,9 @@ class ViTOptions:
     translation invariance, ``px * py`` evaluations); ``space_group``: and over the point group
     (``8 px py`` evaluations on square lattices), the projection on the symmetric sector ``A1,
     k = 0`` of the J1-J2 ground states; ``none``: patch translations only."""
+    eval_chunk: int = 256
+    """Configurations per evaluation of the network: larger batches (the local energies:
+    samples x connected configurations) are mapped in chunks of this size; bounds the memory."""
     sign_prior: Literal["auto", "marshall", "none"] = "auto"
     """Fixed sign multiplying the network: ``marshall`` = ``(-1)^(up spins on sublattice A)``,
     exact for the unfrustrated Heisenberg model and the bulk of the J1-J2 sign structure
@@ -255,7 +258,7 @@ class ViTOptions:
             raise ValueError(f"symmetrize must be 'none', 'translations' or 'space_group', got {self.symmetrize!r}")
         if not 1 <= len(self.patch_size) <= 2 or any(p < 1 for p in self.patch_size):
             raise ValueError(f"patch_size must be [p] or [px, py] with positive entries, got {self.patch_size}")
-        for name in ("d_model", "n_heads", "n_layers", "ffn_factor", "n_out"):
+        for name in ("d_model", "n_heads", "n_layers", "ffn_factor", "n_out", "eval_chunk"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.d_model % self.n_heads:
@@ -339,6 +342,7 @@ def build(problem: Problem, o: ViTOptions) -> ViT:
         ffn_factor=o.ffn_factor,
         n_out=o.n_out,
         symmetrize=o.symmetrize,
+        eval_chunk=o.eval_chunk,
         sign_sites=None if (a := sign_sites(problem, o)) is None else nk.utils.HashableArray(a),
     )
 
