@@ -20,6 +20,7 @@ Writes ``bench/results/vmc_step_cost.json`` and prints the table.
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 from pathlib import Path
 
@@ -63,8 +64,14 @@ def main() -> None:
     ap.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     ap.add_argument("--steps", type=int, default=4, help="timed steps after the first (default 4)")
     ap.add_argument("--samples", type=int, default=512)
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the rows and fits of the models not measured now from the existing results file")
     args = ap.parse_args()
     rows, fits = [], []
+    if args.keep and (report.RESULTS / "vmc_step_cost.json").exists():
+        old = json.loads((report.RESULTS / "vmc_step_cost.json").read_text())
+        rows = [r for r in old["rows"] if r["model"] not in args.models]
+        fits = [f for f in old.get("fits", []) if f["model"] not in args.models]
     with tempfile.TemporaryDirectory() as tmp:
         for model in args.models:
             ns, ts = [], []
