@@ -38,6 +38,7 @@ from hamiltonians import Problem
 from hamiltonians.lattice import SquareLattice
 
 from ..sampling.tj_rules import tj_sampler
+from .autoregressive import AR_VMC_DEFAULTS
 from .chunking import map_in_chunks
 from .registry import ModelSpec, register_model
 
@@ -164,16 +165,7 @@ class HFDSOptions:
     no momentum): 2.8e-2.
     """
 
-    vmc_defaults: ClassVar[dict[str, Any]] = {
-        "n_samples": 1024,
-        "n_chains": 64,
-        "learning_rate": 0.05,
-        "learning_rate_final": 0.01,
-        "diag_shift": 1e-2,
-        "diag_shift_final": 1e-4,
-        "momentum": 0.9,
-        "on_the_fly": False,
-    }
+    vmc_defaults: ClassVar[dict[str, Any]] = {**AR_VMC_DEFAULTS, "n_chains": 64}
     """VMC defaults for this model (a key written in ``[method]`` wins): 1024 samples from 64
     Metropolis chains, SR (minSR kernel from the stored Jacobian) with SPRING momentum 0.9, steps
     and regularisation decaying geometrically (large early to leave the mean-field start fast,
