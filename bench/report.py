@@ -10,7 +10,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-RESULTS = Path(__file__).parent / "results"
+# BENCH_RESULTS redirects the files, e.g. to keep a GPU machine's numbers apart from the CPU ones
+RESULTS = Path(os.environ.get("BENCH_RESULTS", Path(__file__).parent / "results"))
 
 
 def machine() -> str:
