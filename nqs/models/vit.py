@@ -9,7 +9,9 @@ periodic displacement between the patches only (per head ``h``), not a softmax o
 keys, so every block commutes with translations by whole patches. The patch features are summed
 (translation invariant pooling) into ``z`` and mapped to the log-amplitude
 ``log psi = sum_a log cosh(b_a + w_a . z)`` with complex ``w, b``: the phase can represent the
-sign structure of frustrated models (J1-J2 at J2 = 0.5) without a Marshall prior.
+sign structure of frustrated models (J1-J2 at J2 = 0.5) beyond a Marshall prior. Learning it from
+scratch is another matter: without the prior the space-group ViT ended at 6.7e-2 from ED on 4x4
+at ``J2 = 0.5`` after 300 steps, with it at 1.4e-3 (the prior is on by default, ``sign_prior``).
 
 With ``symmetrize = "translations"`` the amplitude is averaged over the ``px * py``
 translations inside a patch, ``psi(x) = mean_s psi_ViT(T_s x)``, which makes it invariant under
