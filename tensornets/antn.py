@@ -161,7 +161,9 @@ class ANTNModel(ARTransformer):
             logits, phases = logits + net_logits, phases + net_phases
         return logits, phases
 
-    def raw_step(self, a_prev: jax.Array, k: jax.Array | int) -> tuple[jax.Array, jax.Array]:
+    def raw_step(
+        self, a_prev: jax.Array, k: jax.Array | int, visible: int | None = None
+    ) -> tuple[jax.Array, jax.Array]:
         table = self._table()
         batch = a_prev.shape[0]
         km1 = jnp.maximum(k - 1, 0)
@@ -174,7 +176,7 @@ class ANTNModel(ARTransformer):
         self.put_variable("cache", "mps_automaton_state", sigma)
         logits, phases = self._mps_logits(ell, sigma, k, self._right_environments()[k])
         if self.network:
-            net_logits, net_phases = super().raw_step(a_prev, k)
+            net_logits, net_phases = super().raw_step(a_prev, k, visible)
             logits, phases = logits + net_logits, phases + net_phases
         return logits, phases
 

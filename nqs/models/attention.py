@@ -5,9 +5,12 @@ Every layer has two entry points that compute the same function:
 
 * ``__call__(h)`` on a whole sequence ``h`` of shape ``(batch, length, d_model)`` with a causal
   mask (position ``k`` sees positions ``<= k``): teacher forcing, used to evaluate ``log psi``;
-* ``step(h_k, k)`` on one position, ``h_k`` of shape ``(batch, d_model)``, at position ``k`` (an
-  integer, may be traced): writes this position's key and value into the ``"cache"`` collection
-  (arrays ``(batch, n_heads, length, head_dim)``) and attends to the cached positions ``<= k``.
+* ``step(h_k, k, visible)`` on one position, ``h_k`` of shape ``(batch, d_model)``, at position
+  ``k`` (an integer, may be traced): writes this position's key and value into the ``"cache"``
+  collection (arrays ``(batch, n_heads, length, head_dim)``) and attends to the cached positions
+  ``<= k``. ``visible`` (a static integer ``> k``, or ``None`` for ``length``) bounds the part
+  of the cache that is read: the cost of a step is dominated by reading the cache, so a caller
+  that knows ``k`` is small (the direct sampler, by blocks of sites) reads only the prefix.
   Calling ``step`` for ``k = 0, 1, ..., length - 1`` in order reproduces ``__call__`` position by
   position at one position's cost per call. Entries of the cache at positions ``> k`` are never
   read, so a new sequence starts by calling ``step`` at ``k = 0`` without clearing the cache.
@@ -79,20 +82,28 @@ class CausalSelfAttention(nn.Module):
         y = jnp.swapaxes(att @ v, 1, 2)
         return self.out(y.reshape(h.shape[:-1] + (self.d_model,)))
 
-    def step(self, h: jax.Array, position: jax.Array | int) -> jax.Array:
+    def step(self, h: jax.Array, position: jax.Array | int, visible: int | None = None) -> jax.Array:
         """One position: ``h`` ``(batch, d_model)`` at ``position``; updates the key/value cache
-        (``keys``, ``values``: ``(batch, n_heads, length, head_dim)``)."""
+        (``keys``, ``values``: ``(batch, n_heads, n, head_dim)``) and reads all of it. ``n`` is
+        ``length``, or with ``visible`` (static, ``> position``) at least ``visible``: a shorter
+        cache is grown with zeros to ``visible`` positions."""
         q, k, v = self._split(h)
         batch = h.shape[0]
-        shape = (batch, self.n_heads, self.length, self.head_dim)
-        keys = jax.lax.dynamic_update_slice_in_dim(cached(self, "keys", shape, k.dtype), k[:, :, None], position, axis=2)
-        values = jax.lax.dynamic_update_slice_in_dim(cached(self, "values", shape, v.dtype), v[:, :, None], position, axis=2)
+        shape = (batch, self.n_heads, self.length if visible is None else visible, self.head_dim)
+        keys, values = cached(self, "keys", shape, k.dtype), cached(self, "values", shape, v.dtype)
+        if keys.shape[2] < shape[2]:
+            # the cache holds the positions read so far; grow it (slicing a longer cache to the
+            # visible part instead would copy it at every step)
+            grow = [(0, 0), (0, 0), (0, shape[2] - keys.shape[2]), (0, 0)]
+            keys, values = jnp.pad(keys, grow), jnp.pad(values, grow)
+        keys = jax.lax.dynamic_update_slice_in_dim(keys, k[:, :, None], position, axis=2)
+        values = jax.lax.dynamic_update_slice_in_dim(values, v[:, :, None], position, axis=2)
         self.put_variable("cache", "keys", keys)
         self.put_variable("cache", "values", values)
-        scores = (keys @ q[..., None])[..., 0] * self.head_dim**-0.5  # (batch, heads, length)
+        n = keys.shape[2]
+        scores = (keys @ q[..., None])[..., 0] * self.head_dim**-0.5  # (batch, heads, n)
         # positions after the current one hold stale entries of an earlier sequence: never read them
-        visible = jnp.arange(self.length) <= position
-        att = jax.nn.softmax(jnp.where(visible, scores, -jnp.inf), axis=-1)
+        att = jax.nn.softmax(jnp.where(jnp.arange(n) <= position, scores, -jnp.inf), axis=-1)
         y = (att[:, :, None, :] @ values)[:, :, 0]
         return self.out(y.reshape(batch, self.d_model))
 
@@ -139,7 +150,8 @@ class TransformerBlock(nn.Module):
         h = h + self.attention(self.norm_att(h))
         return h + self.mlp(self.norm_mlp(h))
 
-    def step(self, h: jax.Array, position: jax.Array | int) -> jax.Array:
-        """One position ``(batch, d_model)``, with the attention's key/value cache."""
-        h = h + self.attention.step(self.norm_att(h), position)
+    def step(self, h: jax.Array, position: jax.Array | int, visible: int | None = None) -> jax.Array:
+        """One position ``(batch, d_model)``, with the attention's key/value cache (its first
+        ``visible`` positions read, see :meth:`CausalSelfAttention.step`)."""
+        h = h + self.attention.step(self.norm_att(h), position, visible)
         return h + self.mlp(self.norm_mlp(h))

@@ -27,14 +27,16 @@ what a subclass implements                 shapes (``B`` batch, ``N`` sites, ``d
 ``raw_conditionals(a)``                    ``a`` int ``(B, N)`` -> ``(logits, phases)``, each
                                            ``(B, N, d)``; entry ``[:, k]`` may depend on
                                            ``a[:, :k]`` only (teacher forcing, one pass)
-``raw_step(a_prev, k)``                    ``a_prev`` int ``(B,)`` (the local state drawn at
+``raw_step(a_prev, k, visible)``           ``a_prev`` int ``(B,)`` (the local state drawn at
                                            site ``k - 1``; ignored at ``k = 0``), ``k`` int
                                            scalar (may be traced) -> ``(logits, phases)``, each
                                            ``(B, d)``, equal to ``raw_conditionals(a)[:, k]``
                                            when called for ``k = 0, 1, ...`` in order; keeps
                                            what it needs of the prefix in the ``"cache"``
                                            collection (keys/values, hidden states) and starts a
-                                           new sequence at ``k = 0`` whatever the cache holds
+                                           new sequence at ``k = 0`` whatever the cache holds;
+                                           ``visible``: a static bound ``> k`` (or ``None``)
+                                           that a model may use to read less of its cache
 =========================================  ==================================================
 
 What the base class provides on top (do not override):
@@ -45,8 +47,8 @@ What the base class provides on top (do not override):
 * ``log_psi_local(a)``: the same from local indices ``(B, N)``.
 * ``conditionals(a)``: ``(log_p, phases)``, each ``(B, N, d)``, masked and normalised
   (``log_p = -inf`` on forbidden local states).
-* ``conditional_step(a_prev, k)``: ``(log_p, phases)``, each ``(B, d)``, for one site, from
-  ``raw_step``; the automaton state of the prefix is kept in the ``"cache"`` collection
+* ``conditional_step(a_prev, k, visible=None)``: ``(log_p, phases)``, each ``(B, d)``, for one
+  site, from ``raw_step``; the automaton state of the prefix is kept in the ``"cache"`` collection
   (``automaton_state``, int ``(B,)``). Call it with ``mutable=["cache"]``: the first call (at
   ``k = 0``) creates the cache with that call's batch size.
 
@@ -181,8 +183,11 @@ class ConstrainedAR(nn.Module):
         """Unmasked ``(logits, phases)`` ``(B, N, d)`` of all sites, causal in ``a`` ``(B, N)``."""
         raise NotImplementedError
 
-    def raw_step(self, a_prev: jax.Array, k: jax.Array | int) -> tuple[jax.Array, jax.Array]:
-        """Unmasked ``(logits, phases)`` ``(B, d)`` of site ``k`` from the cache and ``a_prev``."""
+    def raw_step(
+        self, a_prev: jax.Array, k: jax.Array | int, visible: int | None = None
+    ) -> tuple[jax.Array, jax.Array]:
+        """Unmasked ``(logits, phases)`` ``(B, d)`` of site ``k`` from the cache and ``a_prev``;
+        cached positions ``>= visible`` (static, ``> k``) need not be read."""
         raise NotImplementedError
 
     # ----------------------------------------------------------- provided
@@ -204,10 +209,13 @@ class ConstrainedAR(nn.Module):
             logits = logits + jnp.asarray(np.asarray(self.base_log_p), logits.dtype)[sites, states]
         return masked_log_softmax(logits, mask), self._phases(phases)
 
-    def conditional_step(self, a_prev: jax.Array, k: jax.Array | int) -> tuple[jax.Array, jax.Array]:
+    def conditional_step(
+        self, a_prev: jax.Array, k: jax.Array | int, visible: int | None = None
+    ) -> tuple[jax.Array, jax.Array]:
         """Masked, normalised ``(log_p, phases)`` ``(B, d)`` of site ``k`` given the local state
         ``a_prev`` ``(B,)`` drawn at site ``k - 1``; call in order ``k = 0, 1, ...`` with
-        ``mutable=["cache"]``."""
+        ``mutable=["cache"]``. ``visible``: a static bound ``> k`` on the cached positions the
+        model reads (``None``: all of them; same result, less work for attention)."""
         table = jnp.asarray(np.asarray(self.automaton))
         a_prev = jnp.asarray(a_prev, dtype=jnp.int32)
         state = cached(self, "automaton_state", a_prev.shape, jnp.int32)
@@ -216,7 +224,7 @@ class ConstrainedAR(nn.Module):
         # a_prev is always allowed when drawn from the masked conditionals; clip for safety
         s = jnp.where(k == 0, 0, jnp.maximum(advanced, 0))
         self.put_variable("cache", "automaton_state", s)
-        logits, phases = self.raw_step(a_prev, k)
+        logits, phases = self.raw_step(a_prev, k, visible)
         mask = table[k][s] >= 0
         if self.base_log_p is not None:
             logits = logits + jnp.asarray(np.asarray(self.base_log_p), logits.dtype)[k][s]

@@ -121,7 +121,10 @@ class ARRNN(ConstrainedAR):
             h = layer(h)
         return self._heads(h)
 
-    def raw_step(self, a_prev: jax.Array, k: jax.Array | int) -> tuple[jax.Array, jax.Array]:
+    def raw_step(
+        self, a_prev: jax.Array, k: jax.Array | int, visible: int | None = None
+    ) -> tuple[jax.Array, jax.Array]:
+        # the hidden state summarises the whole prefix: nothing to bound with ``visible``
         token = jnp.where(k == 0, self.local_dim, a_prev)
         x = self.value_embed(token) + self.site_embed(jnp.asarray(k))[None]
         shape = (self.n_layers, x.shape[0], self.hidden)

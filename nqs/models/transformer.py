@@ -93,11 +93,13 @@ class ARTransformer(ConstrainedAR):
             h = block(h)
         return self._heads(h)
 
-    def raw_step(self, a_prev: jax.Array, k: jax.Array | int) -> tuple[jax.Array, jax.Array]:
+    def raw_step(
+        self, a_prev: jax.Array, k: jax.Array | int, visible: int | None = None
+    ) -> tuple[jax.Array, jax.Array]:
         token = jnp.where(k == 0, self.local_dim, a_prev)
         h = self.value_embed(token) + self.site_embed(self._features()[k])[None]
         for block in self.blocks:
-            h = block.step(h, k)
+            h = block.step(h, k, visible)
         return self._heads(h)
 
 

@@ -50,6 +50,7 @@ class Case:
     """A problem, its model at random parameters, and 20,000 samples."""
 
     def __init__(self, key: str):
+        self.key = key
         name, params, model = PROBLEMS[key]
         self.problem = hamiltonians.get(name, **params)
         self.hilbert, self.hamiltonian = self.problem.to_netket()
@@ -127,7 +128,26 @@ def test_sampler_log_probabilities_are_log_psi_squared(case):
     np.testing.assert_allclose(np.asarray(log_q).ravel(), 2 * np.asarray(log_psi.real), atol=1e-10)
 
 
-def test_cached_steps_equal_teacher_forcing(case):
+def test_draws_do_not_depend_on_the_site_blocks(case):
+    """The site loop in blocks (the default) reads less of the key/value cache than in one scan;
+    the same key gives the same samples."""
+    if "transformer" not in PROBLEMS[case.key][2]:
+        pytest.skip("only the attention models read less of their cache in blocks")
+    reference = ConstrainedDirectSampler(case.hilbert, case.problem.local_space.name)
+    other = ConstrainedDirectSampler(case.hilbert, case.problem.local_space.name, site_blocks=1)
+    draws = [
+        np.asarray(s.sample(case.model, case.params, state=s.init_state(case.model, case.params, 7), chain_length=256)[0])
+        for s in (reference, other)
+    ]
+    np.testing.assert_array_equal(draws[0], draws[1])
+
+
+@pytest.mark.parametrize("grow", [False, True], ids=["whole_cache", "growing_cache"])
+def test_cached_steps_equal_teacher_forcing(case, grow):
+    """``grow``: every step reads only the cached positions up to itself (``visible = k + 1``),
+    so a key/value cache grows by one position per step, the extreme of the sampler's blocks."""
+    if grow and "transformer" not in PROBLEMS[case.key][2]:
+        pytest.skip("only the attention models have a cache that grows")
     a = jnp.asarray(case.basis, dtype=jnp.int32)
     log_p, phases = case.model.apply(case.params, a, method="conditionals")
     steps_p, steps_phi = [], []
@@ -135,7 +155,7 @@ def test_cached_steps_equal_teacher_forcing(case):
     for k in range(case.problem.n_sites):
         a_prev = a[:, k - 1] if k else jnp.zeros_like(a[:, 0])
         (lp, ph), mutables = case.model.apply(
-            {**case.params, **cache}, a_prev, k, method="conditional_step", mutable=["cache"]
+            {**case.params, **cache}, a_prev, k, k + 1 if grow else None, method="conditional_step", mutable=["cache"]
         )
         cache = {"cache": mutables["cache"]}
         steps_p.append(lp)
