@@ -3,8 +3,14 @@
 Every run is an ordinary ``nqs run`` configuration (the problem table is shared, only
 ``[method]`` differs) and leaves its archive in ``--workdir``; the table is read back from the
 archives, so a finished run is not repeated when the script is run again (``--rerun`` forces
-it). Budgets are fixed numbers of steps (iterations, sweeps or stages), chosen so that the
-whole table takes a few hours on a 2-core machine; ``wall_seconds`` says what each run cost.
+it). Budgets are fixed numbers of steps (iterations, sweeps or stages); ``wall_seconds`` says
+what each run cost. Measured on one core of the 2-core machine (2026-11-30): the 6x6 J2 = 0.5
+DMRG 20 min, the 6x6 Transformer about an hour, HFDS and ANTN on t-J 4x4 about 30 min each, the
+Z2 4x4 rows about 10 min each; the 6x6 ViT (space-group default, 8 images per amplitude) would
+take about 2.5 h per row, so the whole table is a long job for one machine. A run stopped before
+its end (resumable) appears with the energy of its last recorded step and says so in ``status``.
+
+    python bench/comparison.py --only z2_4x4_h=0.3 --runs dmrg    # one row
 
 Problems (references: ED where the sector allows, else the published value of
 ``hamiltonians/data/reference_energies.json``):
@@ -18,7 +24,7 @@ Problems (references: ED where the sector allows, else the published value of
 The V-score is ``N Var(E) / E^2`` (Wu et al., Science 2024) where the run estimates the energy
 variance (VMC and ANTN from samples, DMRG from the MPS where the contraction is small enough).
 
-    python bench/comparison.py [--only j1j2_6x6_J2=0 ...] [--workdir runs/bench/comparison]
+    python bench/comparison.py [--only j1j2_6x6_J2=0 ...] [--runs dmrg ...] [--workdir runs/bench/comparison]
 
 Writes ``bench/results/comparison.json``, ``bench/results/comparison.md`` (the README table)
 and prints the table.
@@ -103,12 +109,20 @@ def rows_of(workdir: Path, problem: str) -> list[dict]:
         except (ArchiveError, OSError):
             continue
     ref_run = OPEN_REFERENCE.get(problem)
-    reference = archives[ref_run].result["energy"] if ref_run in archives else None
+    reference = archives[ref_run].result.get("energy") if ref_run in archives else None
+    # the problem's ED or published value, from any run that finished (unfinished ones lack it)
+    reference = next((a.result["exact_energy"] for a in archives.values() if "exact_energy" in a.result), reference)
     out = []
     for run_name, a in archives.items():
         r = a.result
         exact = r.get("exact_energy", reference)
         energy = r.get("energy")
+        status = a.status
+        if energy is None and len(a.history.get("energy", [])):
+            # stopped before its end (budget or interruption; resumable): the last recorded
+            # sweep's or step's energy, flagged in the status column
+            energy = float(a.history["energy"][-1])
+            status = f"stopped at step {int(a.history['step'][-1])}"
         out.append(
             {
                 "problem": problem,
@@ -123,14 +137,14 @@ def rows_of(workdir: Path, problem: str) -> list[dict]:
                 "n_parameters": r.get("n_parameters"),
                 "steps": r.get("steps"),
                 "wall_seconds": None if r.get("wall_time") is None else round(float(r["wall_time"]), 1),
-                "status": a.status,
+                "status": status,
             }
         )
     return out
 
 
 def markdown(rows: list[dict]) -> str:
-    cols = ["problem", "method", "model", "energy", "relative_error", "v_score", "n_parameters", "wall_seconds"]
+    cols = ["problem", "method", "model", "energy", "relative_error", "v_score", "n_parameters", "wall_seconds", "status"]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in rows:
         lines.append("| " + " | ".join(report._cell(r.get(c)) for c in cols) + " |")
@@ -141,6 +155,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", nargs="+", choices=list(PROBLEMS), help="problems to run (default all)")
     ap.add_argument("--workdir", type=Path, default=Path("runs/bench/comparison"))
+    ap.add_argument("--runs", nargs="+", help="run names to run (e.g. dmrg peps; default all of each problem)")
     ap.add_argument("--rerun", action="store_true", help="run again even where a completed archive exists")
     ap.add_argument("--table-only", action="store_true", help="no runs: the table of the archives present")
     args = ap.parse_args()
@@ -149,11 +164,13 @@ def main() -> None:
     if not args.table_only:
         for problem in chosen:
             for run_name in RUNS[problem]:
+                if args.runs and run_name not in args.runs:
+                    continue
                 run_one(args.workdir, problem, run_name, args.rerun)
     rows = [row for problem in PROBLEMS for row in rows_of(args.workdir, problem)]
     report.write(
         "comparison", rows,
-        columns=["problem", "method", "model", "energy", "relative_error", "v_score", "n_parameters", "wall_seconds"],
+        columns=["problem", "method", "model", "energy", "relative_error", "v_score", "n_parameters", "wall_seconds", "status"],
         note="budgets: see RUNS in bench/comparison.py; relative_error against ED or the published reference",
     )
     (report.RESULTS / "comparison.md").write_text(markdown(rows))

@@ -7,10 +7,11 @@ Every layer has two entry points that compute the same function:
   mask (position ``k`` sees positions ``<= k``): teacher forcing, used to evaluate ``log psi``;
 * ``step(h_k, k, visible)`` on one position, ``h_k`` of shape ``(batch, d_model)``, at position
   ``k`` (an integer, may be traced): writes this position's key and value into the ``"cache"``
-  collection (arrays ``(batch, n_heads, length, head_dim)``) and attends to the cached positions
-  ``<= k``. ``visible`` (a static integer ``> k``, or ``None`` for ``length``) bounds the part
-  of the cache that is read: the cost of a step is dominated by reading the cache, so a caller
-  that knows ``k`` is small (the direct sampler, by blocks of sites) reads only the prefix.
+  collection (arrays ``(batch, n_heads, n, head_dim)``) and attends to the cached positions
+  ``<= k``. ``n`` is ``length``, or with ``visible`` (a static integer ``> k``) the cache holds
+  ``visible`` positions, grown with zeros when a later call asks for more: reading the cache is
+  most of a step's cost on a CPU, so a caller that knows ``k`` is small (the direct sampler, by
+  blocks of sites) reads only a prefix.
   Calling ``step`` for ``k = 0, 1, ..., length - 1`` in order reproduces ``__call__`` position by
   position at one position's cost per call. Entries of the cache at positions ``> k`` are never
   read, so a new sequence starts by calling ``step`` at ``k = 0`` without clearing the cache.

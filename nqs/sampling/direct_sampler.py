@@ -9,7 +9,9 @@ collection) and draws ``a_k`` from the masked conditional, evaluated in the mode
 :attr:`~nqs.models.autoregressive.ConstrainedAR.sample_dtype`). Forbidden local states have
 probability zero, and the automaton has no dead ends, so every sample lies in the sector (total
 S^z, electron numbers without double occupancy, Gauss's law). There are no Markov chains: the
-state is a PRNG key, and NetKet's ``MCState`` discards nothing.
+state is a PRNG key, and NetKet's ``MCState`` discards nothing. The site loop runs in a few
+blocks (:attr:`ConstrainedDirectSampler.site_blocks`) so that attention reads its key/value
+cache only up to the current block's end.
 
 With NetKet's JAX sharding on (``NETKET_EXPERIMENTAL_SHARDING=1``) the sampler has one "chain"
 per device and the batch of samples is constrained to be split over devices along its first
