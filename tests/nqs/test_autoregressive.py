@@ -50,7 +50,6 @@ class Case:
     """A problem, its model at random parameters, and 20,000 samples."""
 
     def __init__(self, key: str):
-        self.key = key
         name, params, model = PROBLEMS[key]
         self.problem = hamiltonians.get(name, **params)
         self.hilbert, self.hamiltonian = self.problem.to_netket()
@@ -75,11 +74,19 @@ class Case:
 _CASES: dict[str, Case] = {}
 
 
+def get_case(key: str) -> Case:
+    if key not in _CASES:
+        _CASES[key] = Case(key)
+    return _CASES[key]
+
+
 @pytest.fixture(params=list(PROBLEMS), ids=list(PROBLEMS))
 def case(request) -> Case:
-    if request.param not in _CASES:
-        _CASES[request.param] = Case(request.param)
-    return _CASES[request.param]
+    return get_case(request.param)
+
+
+ATTENTION_CASES = [key for key, (_, _, model) in PROBLEMS.items() if "transformer" in model]
+"""The cases whose model reads a key/value cache (the sampler's blocks and ``visible`` apply)."""
 
 
 def test_normalised_over_the_sector(case):
@@ -128,11 +135,11 @@ def test_sampler_log_probabilities_are_log_psi_squared(case):
     np.testing.assert_allclose(np.asarray(log_q).ravel(), 2 * np.asarray(log_psi.real), atol=1e-10)
 
 
-def test_draws_do_not_depend_on_the_site_blocks(case):
+@pytest.mark.parametrize("key", ATTENTION_CASES)
+def test_draws_do_not_depend_on_the_site_blocks(key):
     """The site loop in blocks (the default) reads less of the key/value cache than in one scan;
     the same key gives the same samples."""
-    if "transformer" not in PROBLEMS[case.key][2]:
-        pytest.skip("only the attention models read less of their cache in blocks")
+    case = get_case(key)
     reference = ConstrainedDirectSampler(case.hilbert, case.problem.local_space.name)
     other = ConstrainedDirectSampler(case.hilbert, case.problem.local_space.name, site_blocks=1)
     draws = [
@@ -142,12 +149,9 @@ def test_draws_do_not_depend_on_the_site_blocks(case):
     np.testing.assert_array_equal(draws[0], draws[1])
 
 
-@pytest.mark.parametrize("grow", [False, True], ids=["whole_cache", "growing_cache"])
-def test_cached_steps_equal_teacher_forcing(case, grow):
+def check_cached_steps_equal_teacher_forcing(case: Case, grow: bool) -> None:
     """``grow``: every step reads only the cached positions up to itself (``visible = k + 1``),
     so a key/value cache grows by one position per step, the extreme of the sampler's blocks."""
-    if grow and "transformer" not in PROBLEMS[case.key][2]:
-        pytest.skip("only the attention models have a cache that grows")
     a = jnp.asarray(case.basis, dtype=jnp.int32)
     log_p, phases = case.model.apply(case.params, a, method="conditionals")
     steps_p, steps_phi = [], []
@@ -165,6 +169,15 @@ def test_cached_steps_equal_teacher_forcing(case, grow):
     assert (np.isfinite(np.asarray(steps_p)) == allowed).all()  # same masks
     np.testing.assert_allclose(np.asarray(steps_p)[allowed], np.asarray(log_p)[allowed], atol=1e-12)
     np.testing.assert_allclose(np.asarray(steps_phi), np.asarray(phases), atol=1e-12)
+
+
+def test_cached_steps_equal_teacher_forcing(case):
+    check_cached_steps_equal_teacher_forcing(case, grow=False)
+
+
+@pytest.mark.parametrize("key", ATTENTION_CASES)
+def test_cached_steps_with_a_growing_cache_equal_teacher_forcing(key):
+    check_cached_steps_equal_teacher_forcing(get_case(key), grow=True)
 
 
 def test_conversions_round_trip(case):
