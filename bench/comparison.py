@@ -78,6 +78,9 @@ RUNS = {
         "peps": "kind = 'peps'\nbond_dim = 4",
     },
 }
+COLUMNS = ["problem", "method", "model", "energy", "relative_error", "v_score", "n_parameters", "wall_seconds", "status"]
+"""Columns of the printed and the Markdown table (the JSON rows hold more)."""
+
 OPEN_REFERENCE = {"j1j2_6x6_open_J2=0": "dmrg"}
 """Problems without ED or published reference: the run whose energy serves as reference."""
 
@@ -144,10 +147,9 @@ def rows_of(workdir: Path, problem: str) -> list[dict]:
 
 
 def markdown(rows: list[dict]) -> str:
-    cols = ["problem", "method", "model", "energy", "relative_error", "v_score", "n_parameters", "wall_seconds", "status"]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for r in rows:
-        lines.append("| " + " | ".join(report._cell(r.get(c)) for c in cols) + " |")
+        lines.append("| " + " | ".join(report._cell(r.get(c)) for c in COLUMNS) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -155,7 +157,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", nargs="+", choices=list(PROBLEMS), help="problems to run (default all)")
     ap.add_argument("--workdir", type=Path, default=Path("runs/bench/comparison"))
-    ap.add_argument("--runs", nargs="+", help="run names to run (e.g. dmrg peps; default all of each problem)")
+    names = sorted({name for runs in RUNS.values() for name in runs})
+    ap.add_argument("--runs", nargs="+", choices=names, help="run names to run (default all of each problem)")
     ap.add_argument("--rerun", action="store_true", help="run again even where a completed archive exists")
     ap.add_argument("--table-only", action="store_true", help="no runs: the table of the archives present")
     args = ap.parse_args()
@@ -170,7 +173,7 @@ def main() -> None:
     rows = [row for problem in PROBLEMS for row in rows_of(args.workdir, problem)]
     report.write(
         "comparison", rows,
-        columns=["problem", "method", "model", "energy", "relative_error", "v_score", "n_parameters", "wall_seconds", "status"],
+        columns=COLUMNS,
         note="budgets: see RUNS in bench/comparison.py; relative_error against ED or the published reference",
     )
     (report.RESULTS / "comparison.md").write_text(markdown(rows))
