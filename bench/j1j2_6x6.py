@@ -7,6 +7,7 @@ archive (``n_iter`` is resumable) until the budget is spent; the row is the fina
 last chunk (``relative_error`` against the reference, V-score, parameters, wall time).
 
     python bench/j1j2_6x6.py [--budget 3600] [--models vit transformer] [--chunk 50]
+    python bench/j1j2_6x6.py --report-only    # the table again from the archives in --workdir
 
 Writes ``bench/results/j1j2_6x6.json`` and prints the table.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from nqs.archive import Archive, load
 from nqs.config import loads
 from nqs.runner import run
 
@@ -24,8 +26,27 @@ import report
 PROBLEM = "[problem]\nname = 'j1j2'\nLx = 6\nLy = 6\nJ2 = 0.5\n"
 
 
+def archive_path(workdir: Path, model: str) -> Path:
+    return workdir / f"j1j2_6x6_{model}.h5"
+
+
+def row(model: str, a: Archive) -> dict:
+    """The table row of a finished run (the final estimate of its archive)."""
+    r = a.result
+    return {
+        "model": model,
+        "n_iter": len(a.history["energy"]),
+        "energy_per_site": r["energy"] / a.n_sites,
+        "energy_error_per_site": r.get("energy_error", float("nan")) / a.n_sites,
+        "relative_error": r.get("relative_error"),
+        "v_score": r.get("v_score"),
+        "n_parameters": r.get("n_parameters"),
+        "wall_seconds": round(r["wall_time"], 1),
+    }
+
+
 def train(model: str, budget: float, chunk: int, seed: int, workdir: Path) -> dict:
-    archive = workdir / f"j1j2_6x6_{model}.h5"
+    archive = archive_path(workdir, model)
     n_iter, resume, a = chunk, False, None
     while True:
         text = (
@@ -38,17 +59,7 @@ def train(model: str, budget: float, chunk: int, seed: int, workdir: Path) -> di
         if a.result["wall_time"] >= budget:
             break
         n_iter, resume = n_iter + chunk, True
-    r = a.result
-    return {
-        "model": model,
-        "n_iter": n_iter,
-        "energy_per_site": r["energy"] / a.n_sites,
-        "energy_error_per_site": r.get("energy_error", float("nan")) / a.n_sites,
-        "relative_error": r.get("relative_error"),
-        "v_score": r.get("v_score"),
-        "n_parameters": r.get("n_parameters"),
-        "wall_seconds": round(r["wall_time"], 1),
-    }
+    return row(model, a)
 
 
 def main() -> None:
@@ -58,9 +69,19 @@ def main() -> None:
     ap.add_argument("--chunk", type=int, default=50)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workdir", type=Path, default=Path("runs/bench"))
+    ap.add_argument(
+        "--report-only", action="store_true",
+        help="no training: the rows from the archives already in --workdir (j1j2_6x6_MODEL.h5)",
+    )
     args = ap.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
-    rows = [train(m, args.budget, args.chunk, args.seed, args.workdir) for m in args.models]
+    if args.report_only:
+        missing = [m for m in args.models if not archive_path(args.workdir, m).exists()]
+        if missing:
+            raise SystemExit(f"no archive for {', '.join(missing)} in {args.workdir}")
+        rows = [row(m, load(archive_path(args.workdir, m))) for m in args.models]
+    else:
+        rows = [train(m, args.budget, args.chunk, args.seed, args.workdir) for m in args.models]
     report.write("j1j2_6x6", rows, budget_seconds=args.budget, reference_per_site=-0.50381)
 
 

@@ -164,6 +164,13 @@ class ConstrainedAR(nn.Module):
     of the key/value cache: the Transformer samples 1.5x faster on 6x6 and 2.2x on 10x10
     (``bench/ar_sampling.py``). The masks stay exact (forbidden states get ``-inf``), and
     ``log psi`` for local energies and gradients keeps the parameters' precision."""
+    symmetries: HashableArray | None = None
+    """``(G, N)`` site permutations forming a group, identity first (:func:`site_symmetries`):
+    the probability is averaged over their images, ``|psi(a)|^2 = mean_g p(a[perm_g])``, the
+    phase is the network's (and the prior's) on ``a`` itself. The average is still normalised
+    and still sampled exactly: the direct sampler draws ``a`` from ``p`` and returns
+    ``a[perm_g]`` for a uniformly random ``g``. Each amplitude costs ``G`` passes of the
+    network (sampling itself does not). ``None``: no averaging."""
     eval_chunk: int | None = 256
     """``__call__`` evaluates batches larger than this in chunks of this many configurations,
     one after the other (same result): on CPU the cost is memory traffic, and small chunks
@@ -233,10 +240,18 @@ class ConstrainedAR(nn.Module):
     def log_psi_local(self, a: jax.Array) -> jax.Array:
         """``log psi`` (complex ``(B,)``) of local-index configurations ``(B, N)``; ``-inf`` real
         part outside the sector."""
-        log_p, phases = self.conditionals(a)
-        idx = a[..., None]
+        images = a
+        if self.symmetries is not None:
+            perms = jnp.asarray(np.asarray(self.symmetries))
+            images = a[:, perms].reshape(-1, a.shape[-1])  # (B G, N), image g of sample b at b G + g
+        log_p, phases = self.conditionals(images)
+        idx = images[..., None]
         log_prob = jnp.take_along_axis(log_p, idx, axis=-1)[..., 0].sum(axis=-1)
         phase = jnp.take_along_axis(phases, idx, axis=-1)[..., 0].sum(axis=-1)
+        if self.symmetries is not None:
+            n_images = len(np.asarray(self.symmetries))
+            log_prob = jax.nn.logsumexp(log_prob.reshape(-1, n_images), axis=-1) - np.log(n_images)
+            phase = phase.reshape(-1, n_images)[:, 0]  # the identity image: a itself
         if self.phase_net is not None:
             # phases holds the prior alone here (no phase head)
             phase = phase + jnp.imag(self.phase_net(local_to_configs(self.local_space, a)))
@@ -247,7 +262,10 @@ class ConstrainedAR(nn.Module):
         x = jnp.asarray(x)
         lead = x.shape[:-1]
         a = configs_to_local(self.local_space, x.reshape(-1, x.shape[-1]))
-        return map_in_chunks(self, "log_psi_local", a, self.eval_chunk).reshape(lead)
+        chunk = self.eval_chunk
+        if chunk is not None and self.symmetries is not None:
+            chunk = max(1, chunk // len(np.asarray(self.symmetries)))  # the images count towards it
+        return map_in_chunks(self, "log_psi_local", a, chunk).reshape(lead)
 
 
 # --------------------------------------------------------------------------- VMC defaults
@@ -290,6 +308,48 @@ def ar_fields(problem: Problem, uniform_base: bool = True) -> dict[str, Any]:
             base[k] = np.where(ok, nxt - np.where(np.isfinite(log_counts[k]), log_counts[k], 0.0)[:, None], 0.0)
         out["base_log_p"] = HashableArray(base)
     return out
+
+
+SITE_SYMMETRIES = ("auto", "none", "point_group", "translations", "space_group")
+"""Kinds of :func:`site_symmetries`."""
+
+
+def site_symmetries(problem: Problem, kind: str) -> HashableArray | None:
+    """Site permutations ``(G, N)`` for :attr:`ConstrainedAR.symmetries`, identity first.
+
+    ``"point_group"``: the reflections and rotations about the lattice's centre that map it onto
+    itself (8 on an ``L x L`` lattice, 4 on a rectangle, 2 on a chain; open or periodic);
+    ``"translations"``: the ``N`` lattice translations (periodic lattices);
+    ``"space_group"``: both (``8 N`` on a periodic ``L x L`` lattice); ``"none"``: ``None``;
+    ``"auto"``: ``"point_group"`` for spin-1/2 models on square lattices and chains, else
+    ``"none"`` (a degenerate ground state, as t-J clusters with holes can have, need not have
+    symmetric moduli). ``ValueError`` for models not on the sites of a square lattice or chain.
+    """
+    if kind not in SITE_SYMMETRIES:
+        raise ValueError(f"symmetrize must be one of {', '.join(map(repr, SITE_SYMMETRIES))}, got {kind!r}")
+    geo = problem.geometry
+    if kind == "auto":
+        spins = problem.local_space.name == SPIN_HALF.name and isinstance(geo, SquareLattice)
+        kind = "point_group" if spins else "none"
+    if kind == "none":
+        return None
+    if not isinstance(geo, SquareLattice):
+        raise ValueError(f"symmetrize = {kind!r} needs a model on the sites of a square lattice or chain")
+    if kind in ("translations", "space_group") and not geo.pbc:
+        raise ValueError(f"symmetrize = {kind!r} needs a periodic lattice; use 'point_group' on open ones")
+    X, Y = geo.Lx - 1, geo.Ly - 1
+    maps = [lambda x, y: (x, y), lambda x, y: (X - x, y), lambda x, y: (x, Y - y), lambda x, y: (X - x, Y - y)]
+    if geo.Lx == geo.Ly:
+        maps += [lambda x, y: (y, x), lambda x, y: (Y - y, x), lambda x, y: (y, X - x), lambda x, y: (Y - y, X - x)]
+    if geo.Ly == 1:
+        maps = maps[:2]
+    point = np.array([[geo.index(*m(x, y)) for x, y in geo.coords] for m in maps])
+    if kind == "point_group":
+        return HashableArray(point)
+    shifts = geo.translations  # shifts[0] is the identity (the site (0, 0) is snake site 0)
+    if kind == "translations":
+        return HashableArray(shifts)
+    return HashableArray(np.concatenate([p[shifts] for p in point]))
 
 
 def marshall_sublattice(problem: Problem) -> np.ndarray | None:

@@ -35,7 +35,8 @@ from hamiltonians.lattice import LinkLattice, SquareLattice
 from ..sampling.direct_sampler import make_direct_sampler
 from .attention import TransformerBlock
 from .autoregressive import (
-    AR_VMC_DEFAULTS, ConstrainedAR, ar_fields, check_phase, check_sign_prior, phase_is_fixed, sign_prior, validate_phase,
+    AR_VMC_DEFAULTS, SITE_SYMMETRIES, ConstrainedAR, ar_fields, check_phase, check_sign_prior, phase_is_fixed, sign_prior, site_symmetries,
+    validate_phase,
     validate_sign_prior,
 )
 from .registry import ModelSpec, register_model
@@ -164,8 +165,23 @@ class TransformerOptions(GaugeTransformerOptions):
     antiferromagnetic spin models on bipartite lattices (not with ``marshall = true``, which
     already rotates it away), else none."""
 
+    symmetrize: Literal["auto", "none", "point_group", "translations", "space_group"] = "auto"
+    """Average ``|psi|^2`` over site symmetries (:attr:`~nqs.models.autoregressive.ConstrainedAR.symmetries`,
+    :func:`~nqs.models.autoregressive.site_symmetries`): ``|psi(a)|^2 = mean_g p(g a)``, still
+    normalised and still sampled exactly (a draw of ``p`` moved by a random ``g``); each
+    amplitude costs one network pass per element. ``point_group``: the 8 rotations and
+    reflections of an ``L x L`` lattice (4 on a rectangle, 2 on a chain); ``translations``,
+    ``space_group``: periodic lattices, ``N`` and ``8 N`` passes; ``auto``: ``point_group`` for
+    spin-1/2 models, ``none`` for t-J.
+
+    Measured on the 4x4 Heisenberg model (seed 0, defaults otherwise, one CPU core): with the
+    point group the energy is 1.7e-3 from ED after 25 steps, against 1.2e-2 without (which
+    reaches that only after about 250 steps); a step costs about 5x more (15 s against 3 s)."""
+
     def __post_init__(self):
         _check_sizes(self)
+        if self.symmetrize not in SITE_SYMMETRIES:
+            raise ValueError(f"symmetrize must be one of {', '.join(map(repr, SITE_SYMMETRIES))}, got {self.symmetrize!r}")
         if self.phase != "vit":
             validate_phase(self.phase)
         validate_sign_prior(self.sign_prior)
@@ -201,6 +217,7 @@ def build_transformer(problem: Problem, o: TransformerOptions) -> ARTransformer:
         phase_prior=prior,
         phase_net=phase_net,
         learn_phase=learn,
+        symmetries=site_symmetries(problem, o.symmetrize),
         site_features=HashableArray(np.eye(problem.n_sites)),
         d_model=o.d_model, n_heads=o.n_heads, n_layers=o.n_layers, mlp_ratio=o.mlp_ratio,
     )
@@ -223,6 +240,10 @@ def check_transformer(problem: Problem, o: TransformerOptions) -> str | None:
         reason = vit._fits(problem) or vit.check(problem, vit.ViTOptions(symmetrize="space_group", sign_prior="none"))
         if reason:
             return f"phase 'vit' uses a ViT of the configuration: {reason}; use phase = 'learned'"
+    try:
+        site_symmetries(problem, o.symmetrize)
+    except ValueError as err:
+        return f"{err}; or symmetrize = 'none'"
     return check_sign_prior(problem, o)
 
 

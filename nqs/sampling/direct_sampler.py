@@ -158,12 +158,21 @@ class ConstrainedDirectSampler(Sampler):
                 drawn.append(block)
         log_q = carry[2]
         local = jnp.concatenate(drawn, axis=0).T
+        symmetries = getattr(model, "symmetries", None)
+        if symmetries is not None:
+            # |psi|^2 is p averaged over the images a[perm_g]: a draw of p moved by a uniformly
+            # random group element is an exact draw of the average
+            perms = jnp.asarray(np.asarray(symmetries))
+            key_next, key_g = jax.random.split(key_next)
+            g = jax.random.randint(key_g, (batch,), 0, perms.shape[0])
+            local = _shard_batch(jnp.take_along_axis(local, perms[g], axis=1))
         sigma = _shard_batch(local_to_configs(self.local_space, local, self.dtype))
         sigma = sigma.reshape(self.n_batches, chain_length, -1)
         new_state = state.replace(key=key_next)
         if return_log_probabilities:
-            if model is not full_model:
-                # the draws' own log-probabilities carry the sampling precision: recompute them
+            if model is not full_model or symmetries is not None:
+                # the draws' own log-probabilities carry the sampling precision, and are those of
+                # p, not of its symmetry average: recompute them
                 log_q = 2 * full_model.apply(full_variables, sigma.reshape(batch, -1)).real
             return (sigma, log_q.reshape(self.n_batches, chain_length)), new_state
         return sigma, new_state

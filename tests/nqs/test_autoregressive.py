@@ -30,13 +30,17 @@ PROBLEMS = {
     "rnn-tj_2x3_open_2holes": ("tj", {"Lx": 2, "Ly": 3, "n_holes": 2, "pbc": False}, "ar_rnn"),
     "rnn-z2_gauge_3x2": ("z2_gauge", {"Lx": 3, "Ly": 2, "h": 0.3}, "ar_rnn"),
     "rnn-u1_qlm_3x2": ("u1_qlm", {"Lx": 3, "Ly": 2, "lam": -0.5}, "ar_rnn"),
+    # |psi|^2 averaged over site symmetries: the sampler moves each draw by a random element
+    "sym-j1j2_3x3_Sz1/2": ("j1j2", {"Lx": 3, "Ly": 3, "J2": 0.5}, "transformer"),
+    "sym-tj_2x3_open_2holes": ("tj", {"Lx": 2, "Ly": 3, "n_holes": 2, "pbc": False}, "transformer"),
 }
+SYMMETRIZE = {"sym-j1j2_3x3_Sz1/2": "space_group", "sym-tj_2x3_open_2holes": "point_group"}
 
 # Small but complete networks (two layers: the caches of stacked blocks are exercised); the
 # checks are exact properties of the construction, independent of the sizes. Phases learned
 # everywhere (``auto`` would fix them on the stoquastic problems) to exercise the phase heads.
 SIZES = {
-    "transformer": {"d_model": 16, "n_heads": 2, "n_layers": 2, "phase": "learned"},
+    "transformer": {"d_model": 16, "n_heads": 2, "n_layers": 2, "phase": "learned", "symmetrize": "none"},
     "gauge_transformer": {"d_model": 16, "n_heads": 2, "n_layers": 2, "phase": "learned"},
     "ar_rnn": {"hidden": 16, "n_layers": 2, "phase": "learned"},
 }
@@ -54,7 +58,8 @@ class Case:
         self.problem = hamiltonians.get(name, **params)
         self.hilbert, self.hamiltonian = self.problem.to_netket()
         spec = model_spec(model)
-        self.model = spec.build(self.problem, spec.options(**SIZES[model]))
+        extra = {"symmetrize": SYMMETRIZE[key]} if key in SYMMETRIZE else {}
+        self.model = spec.build(self.problem, spec.options(**{**SIZES[model], **extra}))
         self.basis = self.problem.basis()
         x = jnp.asarray(configs_to_netket(self.problem.local_space, self.basis))
         params = self.model.init(jax.random.key(1), x[:2])
@@ -95,6 +100,24 @@ def test_normalised_over_the_sector(case):
     assert norm == pytest.approx(1.0, abs=1e-10)
     # the random parameters give a genuinely non-uniform distribution and non-trivial phases
     assert np.ptp(case.log_psi.real) > 0.5 and np.ptp(case.log_psi.imag) > 0.5
+
+
+@pytest.mark.parametrize("key", list(SYMMETRIZE))
+def test_symmetrised_moduli_are_invariant(key):
+    """``|psi(a[perm])| = |psi(a)|`` for every element of the group (72 on the periodic 3x3
+    lattice, 4 on the open 2x3 one); without the average they differ."""
+    case = get_case(key)
+    perms = np.asarray(case.model.symmetries)
+    assert len(perms) == {"space_group": 72, "point_group": 4}[SYMMETRIZE[key]]
+    assert len({tuple(q) for q in perms.tolist()}) == len(perms)  # distinct elements
+    assert np.array_equal(perms[0], np.arange(case.problem.n_sites))
+    plain = case.model.clone(symmetries=None)
+    for perm in perms[1:]:
+        images = jnp.asarray(configs_to_netket(case.problem.local_space, case.basis[:, perm]))
+        np.testing.assert_allclose(np.asarray(case.model.apply(case.params, images).real), case.log_psi.real, atol=1e-10)
+    moved = jnp.asarray(configs_to_netket(case.problem.local_space, case.basis[:, perms[1]]))
+    x = jnp.asarray(configs_to_netket(case.problem.local_space, case.basis))
+    assert np.ptp(np.asarray(plain.apply(case.params, moved).real - plain.apply(case.params, x).real)) > 0.1
 
 
 def test_zero_outside_the_sector(case):
@@ -286,6 +309,11 @@ BAD_CONFIGS = {
     "heads": ('name = "heisenberg_chain"\nL = 6', 'model = "transformer"\nd_model = 30\nn_heads = 4', r"d_model \(30\) must be a multiple of n_heads \(4\)"),
     "rnn size": ('name = "heisenberg_chain"\nL = 6', 'model = "ar_rnn"\nhidden = 0', "hidden must be >= 1"),
     "frustrated marshall": ('name = "j1j2"\nLx = 3\nLy = 3', 'model = "ar_rnn"\nsign_prior = "marshall"', "use sign_prior = 'auto' or 'none'"),
+    "unknown symmetry": ('name = "heisenberg_chain"\nL = 6', 'model = "transformer"\nsymmetrize = "rotations"', r"key 'symmetrize' must be 'auto' \| 'none' \| 'point_group'"),
+    "translations on an open lattice": (
+        'name = "tj"\nLx = 2\nLy = 3\nn_holes = 2\npbc = false', 'model = "transformer"\nsymmetrize = "translations"',
+        "needs a periodic lattice; use 'point_group' on open ones; or symmetrize = 'none'",
+    ),
     "misspelt key": ('name = "heisenberg_chain"\nL = 6', 'model = "transformer"\nn_layer = 2', "Did you mean 'n_layers'"),
 }
 
