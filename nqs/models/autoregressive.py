@@ -314,6 +314,12 @@ SITE_SYMMETRIES = ("auto", "none", "point_group", "translations", "space_group")
 """Kinds of :func:`site_symmetries`."""
 
 
+def validate_symmetrize(kind: str) -> None:
+    """``ValueError`` unless ``kind`` names a kind of :func:`site_symmetries`."""
+    if kind not in SITE_SYMMETRIES:
+        raise ValueError(f"symmetrize must be one of {', '.join(map(repr, SITE_SYMMETRIES))}, got {kind!r}")
+
+
 def site_symmetries(problem: Problem, kind: str) -> HashableArray | None:
     """Site permutations ``(G, N)`` for :attr:`ConstrainedAR.symmetries`, identity first.
 
@@ -325,8 +331,7 @@ def site_symmetries(problem: Problem, kind: str) -> HashableArray | None:
     ``"none"`` (a degenerate ground state, as t-J clusters with holes can have, need not have
     symmetric moduli). ``ValueError`` for models not on the sites of a square lattice or chain.
     """
-    if kind not in SITE_SYMMETRIES:
-        raise ValueError(f"symmetrize must be one of {', '.join(map(repr, SITE_SYMMETRIES))}, got {kind!r}")
+    validate_symmetrize(kind)
     geo = problem.geometry
     if kind == "auto":
         spins = problem.local_space.name == SPIN_HALF.name and isinstance(geo, SquareLattice)

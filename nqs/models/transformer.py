@@ -35,9 +35,8 @@ from hamiltonians.lattice import LinkLattice, SquareLattice
 from ..sampling.direct_sampler import make_direct_sampler
 from .attention import TransformerBlock
 from .autoregressive import (
-    AR_VMC_DEFAULTS, SITE_SYMMETRIES, ConstrainedAR, ar_fields, check_phase, check_sign_prior, phase_is_fixed, sign_prior, site_symmetries,
-    validate_phase,
-    validate_sign_prior,
+    AR_VMC_DEFAULTS, ConstrainedAR, ar_fields, check_phase, check_sign_prior, phase_is_fixed, sign_prior, site_symmetries,
+    validate_phase, validate_sign_prior, validate_symmetrize,
 )
 from .registry import ModelSpec, register_model
 
@@ -180,8 +179,7 @@ class TransformerOptions(GaugeTransformerOptions):
 
     def __post_init__(self):
         _check_sizes(self)
-        if self.symmetrize not in SITE_SYMMETRIES:
-            raise ValueError(f"symmetrize must be one of {', '.join(map(repr, SITE_SYMMETRIES))}, got {self.symmetrize!r}")
+        validate_symmetrize(self.symmetrize)
         if self.phase != "vit":
             validate_phase(self.phase)
         validate_sign_prior(self.sign_prior)
