@@ -73,6 +73,7 @@ def main() -> None:
         "--report-only", action="store_true",
         help="no training: the rows from the archives already in --workdir (j1j2_6x6_MODEL.h5)",
     )
+    ap.add_argument("--note", default=None, help="a remark stored in the results file (how the runs were made)")
     args = ap.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     if args.report_only:
@@ -82,7 +83,8 @@ def main() -> None:
         rows = [row(m, load(archive_path(args.workdir, m))) for m in args.models]
     else:
         rows = [train(m, args.budget, args.chunk, args.seed, args.workdir) for m in args.models]
-    report.write("j1j2_6x6", rows, budget_seconds=args.budget, reference_per_site=-0.50381)
+    extra = {"note": args.note} if args.note else {}
+    report.write("j1j2_6x6", rows, budget_seconds=args.budget, reference_per_site=-0.50381, **extra)
 
 
 if __name__ == "__main__":
