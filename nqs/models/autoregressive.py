@@ -331,7 +331,8 @@ def site_symmetries(problem: Problem, kind: str) -> HashableArray | None:
     ``"space_group"``: both (``8 N`` on a periodic ``L x L`` lattice); ``"none"``: ``None``;
     ``"auto"``: ``"point_group"`` for spin-1/2 models on square lattices and chains, else
     ``"none"`` (a degenerate ground state, as t-J clusters with holes can have, need not have
-    symmetric moduli). ``ValueError`` for models not on the sites of a square lattice or chain.
+    symmetric moduli). ``ValueError`` if another kind does not apply: a model not on the sites
+    of a square lattice or chain, translations on an open lattice.
     """
     validate_symmetrize(kind)
     geo = problem.geometry
