@@ -49,6 +49,12 @@ conditionals in log space rather than generating each site tensor as the paper d
 right environments then stay those of one fixed MPS and the marginals stay exact, at the cost
 of the paper's prefix-dependent tensors.
 
+* **Symmetry average** (``symmetrize``, off by default): ``|psi(a)|^2 =
+  mean_g p(a[perm_g])`` over site permutations, exactly as for ``model = "transformer"``
+  (:attr:`~nqs.models.autoregressive.ConstrainedAR.symmetries`); still normalised and sampled
+  exactly (a draw of ``p`` moved by a random element), one MPS and network pass per element
+  for every amplitude.
+
 The method is :class:`nqs.vmc.VMC` (same loop, archive, checkpoints and resume) with this model
 and the exact sampler. Importing this module registers the model ``antn`` for VMC as well.
 """
@@ -69,7 +75,10 @@ from hamiltonians.lattice import SquareLattice
 from nqs.config import ConfigError, parse_options
 from nqs.models import ModelSpec, model_names, register_model
 from nqs.models.attention import cached
-from nqs.models.autoregressive import AR_VMC_DEFAULTS, ar_fields, automaton_states, sign_prior, validate_sign_prior
+from nqs.models.autoregressive import (
+    AR_VMC_DEFAULTS, ar_fields, automaton_states, sign_prior, site_symmetries, validate_sign_prior,
+    validate_symmetrize,
+)
 from nqs.models.transformer import ARTransformer
 from nqs.sampling.direct_sampler import make_direct_sampler
 from nqs.vmc import VMC, VMCOptions
@@ -214,6 +223,14 @@ class ANTNModelOptions:
     sign_prior: Literal["auto", "marshall", "none"] = "auto"
     """Fixed phase added to the learned ones (see ``model = "transformer"``): ``auto`` is the
     Marshall sign for antiferromagnets on bipartite lattices, else none."""
+    symmetrize: Literal["auto", "none", "point_group", "translations", "space_group"] = "none"
+    """Average ``|psi|^2`` over site symmetries, as for ``model = "transformer"``
+    (:func:`~nqs.models.autoregressive.site_symmetries`; ``auto``: the point group for spin-1/2
+    models, none for t-J): ``|psi(a)|^2 = mean_g p(g a)``, still normalised and sampled
+    exactly, one pass of MPS and network per element for every amplitude. Off by default:
+    with the point group and the shared VMC defaults the 4x4 ``J2 = 0.5`` run (seed 0) went
+    unstable, -8.11 at step 14, then rising to -7.2 by step 49 (ED -8.458; 32 s per step on
+    one core), where the Transformer with the same average and schedule converges."""
 
     def __post_init__(self):
         for name in ("bond_dim", "d_model", "n_heads", "n_layers", "mlp_ratio"):
@@ -223,6 +240,7 @@ class ANTNModelOptions:
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model ({self.d_model}) must be a multiple of n_heads ({self.n_heads})")
         validate_sign_prior(self.sign_prior)
+        validate_symmetrize(self.symmetrize)
 
 
 def build_antn(problem: Problem, o: ANTNModelOptions) -> ANTNModel:
@@ -232,6 +250,7 @@ def build_antn(problem: Problem, o: ANTNModelOptions) -> ANTNModel:
         # identity tensors), so no second uniform base
         **ar_fields(problem, uniform_base=False),
         phase_prior=sign_prior(problem, o.sign_prior),
+        symmetries=site_symmetries(problem, o.symmetrize),
         site_features=HashableArray(np.eye(problem.n_sites)),
         d_model=o.d_model, n_heads=o.n_heads, n_layers=o.n_layers, mlp_ratio=o.mlp_ratio,
         bond_dim=o.bond_dim, network=o.network,
@@ -245,6 +264,10 @@ def fits(problem: Problem) -> str | None:
 
 
 def check(problem: Problem, o: ANTNModelOptions) -> str | None:
+    try:
+        site_symmetries(problem, o.symmetrize)
+    except ValueError as err:
+        return f"{err}; or symmetrize = 'none'"
     if o.sign_prior == "marshall":
         try:
             sign_prior(problem, "marshall")
