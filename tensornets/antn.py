@@ -229,8 +229,10 @@ class ANTNModelOptions:
     models, none for t-J): ``|psi(a)|^2 = mean_g p(g a)``, still normalised and sampled
     exactly, one pass of MPS and network per element for every amplitude. Off by default:
     with the point group and the shared VMC defaults the 4x4 ``J2 = 0.5`` run (seed 0) went
-    unstable, -8.11 at step 14, then rising to -7.2 by step 49 (ED -8.458; 32 s per step on
-    one core), where the Transformer with the same average and schedule converges."""
+    unstable (relative error 4.1e-2 at step 14, 1.4e-1 over steps 40-49; 32 s per step on one
+    core), and with ``learning_rate = 0.02`` it stalled (4.4e-2, 4.9e-2, 5.5e-2 over steps
+    20-29, 30-39, 40-49), where the unsymmetrised ANTN reaches 2.7e-2 over steps 40-49 and the
+    Transformer with the same average converges."""
 
     def __post_init__(self):
         for name in ("bond_dim", "d_model", "n_heads", "n_layers", "mlp_ratio"):
