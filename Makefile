@@ -22,7 +22,8 @@ demo: $(STAMP)
 
 # Two workers, one test file each (module-level fixtures are built once per file): the suite
 # is mostly single-threaded tracing and compilation, which one process cannot spread over the
-# 2-core CI machine (fresh clone: 14 min 40 s on two workers). TEST_WORKERS=0 runs in one process.
+# 2-core CI machine (fresh clone, 2026-11-30: 13 min 37 s of tests on two workers).
+# TEST_WORKERS=0 runs in one process.
 TEST_WORKERS ?= 2
 test: $(STAMP)
 	$(BIN)/python -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
