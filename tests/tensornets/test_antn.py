@@ -156,6 +156,22 @@ def test_network_off_is_the_projected_mps(key):
     np.testing.assert_allclose(np.exp(case.log_psi), amplitudes, atol=1e-12)
 
 
+def test_symmetrised_mps_is_the_average_of_the_projected_mps_without_its_sign():
+    """Network off, no prior: under the point-group average ``|psi(a)|^2`` is the mean of the
+    plain MPS's ``|psi(g a)|^2`` over the group (same parameters), and the sign of ``Phi``,
+    which the plain MPS carries, is gone (with it ``psi`` would jump where ``Phi(a) = 0``)."""
+    plain = Case("j1j2_2x3_open_Sz0", network=False, sign_prior="none")
+    averaged = Case("sym-j1j2_2x3_open_Sz0", network=False, sign_prior="none")
+    assert np.array_equal(plain.basis, averaged.basis)
+    index = {tuple(c): i for i, c in enumerate(plain.basis.tolist())}
+    perms = np.asarray(averaged.model.symmetries)
+    images = np.array([[index[tuple(c[p].tolist())] for p in perms] for c in plain.basis])  # (n_basis, G)
+    expected = np.exp(2 * plain.log_psi.real)[images].mean(axis=1)
+    np.testing.assert_allclose(np.exp(2 * averaged.log_psi.real), expected, rtol=1e-10)
+    assert (np.cos(plain.log_psi.imag) < 0).any()  # Phi changes sign over the sector
+    np.testing.assert_array_equal(averaged.log_psi.imag, 0.0)
+
+
 # --------------------------------------------------------------------------- the method
 METHOD = """
 [problem]
