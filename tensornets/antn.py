@@ -241,9 +241,10 @@ class ANTNModelOptions:
     exactly, one pass of MPS and network per element for every amplitude (4x4: about 32 s per
     step on one CPU core against 13 s without). The sign of ``Phi`` then leaves the phase (see
     the module docstring). Measured on the 4x4 torus at ``J2 = 0.5`` (seed 0), relative error
-    over steps 20-24: 1.7e-2 with the point group, against 3.9e-2 without (steps 20-29); the
-    Transformer with the same average was at 1.6e-2 there and ended at 7.1e-3 after 300 steps.
-    The averaged ANTN was not run to 300 steps."""
+    over steps 20-29, 30-39, 40-49: 1.5e-2, 1.3e-2, 9.5e-3 with the point group, against
+    3.9e-2, 3.2e-2, 2.7e-2 without (which ends at 1.7e-2 after 300 steps); the Transformer
+    with the same average: 1.6e-2, 1.2e-2, 1.1e-2, ending at 7.1e-3. The averaged ANTN run
+    was stopped at step 50."""
 
     def __post_init__(self):
         for name in ("bond_dim", "d_model", "n_heads", "n_layers", "mlp_ratio"):
