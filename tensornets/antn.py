@@ -78,8 +78,8 @@ from nqs.config import ConfigError, parse_options
 from nqs.models import ModelSpec, model_names, register_model
 from nqs.models.attention import cached
 from nqs.models.autoregressive import (
-    AR_VMC_DEFAULTS, ar_fields, automaton_states, sign_prior, site_symmetries, validate_sign_prior,
-    validate_symmetrize,
+    AR_VMC_DEFAULTS, ar_fields, automaton_states, check_symmetrize, sign_prior, site_symmetries,
+    validate_sign_prior, validate_symmetrize,
 )
 from nqs.models.transformer import ARTransformer
 from nqs.sampling.direct_sampler import make_direct_sampler
@@ -278,10 +278,9 @@ def fits(problem: Problem) -> str | None:
 
 
 def check(problem: Problem, o: ANTNModelOptions) -> str | None:
-    try:
-        site_symmetries(problem, o.symmetrize)
-    except ValueError as err:
-        return f"{err}; or symmetrize = 'none'"
+    reason = check_symmetrize(problem, o.symmetrize)
+    if reason:
+        return reason
     if o.sign_prior == "marshall":
         try:
             sign_prior(problem, "marshall")

@@ -322,6 +322,16 @@ def validate_symmetrize(kind: str) -> None:
         raise ValueError(f"symmetrize must be one of {', '.join(map(repr, SITE_SYMMETRIES))}, got {kind!r}")
 
 
+def check_symmetrize(problem: Problem, kind: str) -> str | None:
+    """``ModelSpec.check`` part: why ``kind`` does not apply to ``problem`` (naming the way out),
+    or ``None``."""
+    try:
+        site_symmetries(problem, kind)
+    except ValueError as err:
+        return f"{err}; or symmetrize = 'none'"
+    return None
+
+
 def site_symmetries(problem: Problem, kind: str) -> HashableArray | None:
     """Site permutations ``(G, N)`` for :attr:`ConstrainedAR.symmetries`, identity first.
 

@@ -35,8 +35,8 @@ from hamiltonians.lattice import LinkLattice, SquareLattice
 from ..sampling.direct_sampler import make_direct_sampler
 from .attention import TransformerBlock
 from .autoregressive import (
-    AR_VMC_DEFAULTS, ConstrainedAR, ar_fields, check_phase, check_sign_prior, phase_is_fixed, sign_prior, site_symmetries,
-    validate_phase, validate_sign_prior, validate_symmetrize,
+    AR_VMC_DEFAULTS, ConstrainedAR, ar_fields, check_phase, check_sign_prior, check_symmetrize, phase_is_fixed,
+    sign_prior, site_symmetries, validate_phase, validate_sign_prior, validate_symmetrize,
 )
 from .registry import ModelSpec, register_model
 
@@ -255,11 +255,7 @@ def check_transformer(problem: Problem, o: TransformerOptions) -> str | None:
         reason = vit._fits(problem) or vit.check(problem, vit.ViTOptions(symmetrize="space_group", sign_prior="none"))
         if reason:
             return f"phase 'vit' uses a ViT of the configuration: {reason}; use phase = 'learned'"
-    try:
-        site_symmetries(problem, o.symmetrize)
-    except ValueError as err:
-        return f"{err}; or symmetrize = 'none'"
-    return check_sign_prior(problem, o)
+    return check_symmetrize(problem, o.symmetrize) or check_sign_prior(problem, o)
 
 
 def fits_sites(problem: Problem) -> str | None:
