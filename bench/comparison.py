@@ -2,12 +2,13 @@
 
 Every run is an ordinary ``nqs run`` configuration (the problem table is shared, only
 ``[method]`` differs) and leaves its archive in ``--workdir``; the table is read back from the
-archives, so a finished run is not repeated when the script is run again (``--rerun`` forces
-it). Budgets are fixed numbers of steps (iterations, sweeps or stages); ``wall_seconds`` says
-what each run cost. Measured on one core of the 2-core machine (2026-11-30): the 6x6 J2 = 0.5
-DMRG 20 min, the 6x6 Transformer about an hour, HFDS and ANTN on t-J 4x4 about 30 min each, the
-Z2 4x4 rows about 10 min each; the 6x6 ViT (space-group default, 8 images per amplitude) would
-take about 2.5 h per row, so the whole table is a long job for one machine. A run stopped before
+archives, so a finished run is not repeated when the script is run again and a stopped one is
+continued from its last checkpoint (``--rerun`` starts every run afresh). Budgets are fixed
+numbers of steps (iterations, sweeps or stages); ``wall_seconds`` says what each run cost.
+Measured on one core of the 2-core machine (2026-11-30): the 6x6 DMRG 18-20 min per row, the
+6x6 Transformer about an hour, HFDS and ANTN on t-J 4x4 about 30 min each, the Z2 4x4 rows
+about 10 min each; the 6x6 ViT (space-group default, 8 images per amplitude) would take about
+2.5 h per row, so the whole table is a long job for one machine. A run stopped before
 its end (resumable) appears with the energy of its last recorded step and says so in ``status``.
 
     python bench/comparison.py --only z2_4x4_h=0.3 --runs dmrg    # one row
@@ -90,18 +91,24 @@ def archive_path(workdir: Path, problem: str, run_name: str) -> Path:
 
 
 def run_one(workdir: Path, problem: str, run_name: str, rerun: bool) -> None:
+    """Run one row: skipped if its archive is complete, continued from its last checkpoint if
+    it was stopped (``--rerun``: started afresh either way)."""
     path = archive_path(workdir, problem, run_name)
+    resume = False
     if not rerun:
         try:
-            if load(path).status == "completed":
-                print(f"{problem} {run_name}: done already ({path})", flush=True)
-                return
+            old = load(path)
         except (ArchiveError, OSError):
-            pass
+            old = None  # none yet, or unreadable: start afresh
+        if old is not None and old.status == "completed":
+            print(f"{problem} {run_name}: done already ({path})", flush=True)
+            return
+        resume = old is not None and old.checkpoint_step is not None
     text = f"[problem]\n{PROBLEMS[problem]}\n\n[method]\n{RUNS[problem][run_name]}\n\n[output]\narchive = '{path}'\n"
     t0 = time.perf_counter()
-    a = run(loads(text), overwrite=True, progress=False, log=lambda s: None)
-    print(f"{problem} {run_name}: E = {a.result['energy']:.6f}, {time.perf_counter() - t0:.0f} s", flush=True)
+    a = run(loads(text), resume=resume, overwrite=not resume, progress=False, log=lambda s: None)
+    how = "continued" if resume else "ran"
+    print(f"{problem} {run_name}: {how}, E = {a.result['energy']:.6f}, {time.perf_counter() - t0:.0f} s", flush=True)
 
 
 def rows_of(workdir: Path, problem: str) -> list[dict]:

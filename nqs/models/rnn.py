@@ -32,8 +32,8 @@ from hamiltonians import Problem
 from ..sampling.direct_sampler import make_direct_sampler
 from .attention import cached
 from .autoregressive import (
-    AR_VMC_DEFAULTS, LOCAL_SPACES, ConstrainedAR, ar_fields, check_sign_prior, phase_is_fixed, sign_prior, validate_phase,
-    validate_sign_prior,
+    AR_VMC_DEFAULTS, LOCAL_SPACES, ConstrainedAR, ar_fields, check_sign_prior, check_symmetrize, phase_is_fixed,
+    sign_prior, site_symmetries, validate_phase, validate_sign_prior, validate_symmetrize,
 )
 from .registry import ModelSpec, register_model
 
@@ -159,12 +159,22 @@ class RNNOptions:
     """Learned phase head, or the sign prior alone, as for ``transformer``: ``auto`` fixes it
     where the Hamiltonian is stoquastic after the prior."""
 
+    symmetrize: Literal["auto", "none", "point_group", "translations", "space_group"] = "auto"
+    """Average ``|psi|^2`` over site symmetries, as for ``transformer`` (one GRU pass per element
+    for every amplitude, exact sampling kept): ``auto`` is the point group for spin-1/2 models on
+    square lattices and chains, ``none`` otherwise (t-J, gauge links).
+
+    Measured on the 4x4 torus at ``J2 = 0.5`` (``n_iter = 60``, seed 0, defaults otherwise, one
+    core of the 2-core CPU): final relative error against ED 8.9e-3 with the point group, 2.7e-2
+    without (2.0e-2 against 4.9e-2 over steps 20-29), at 28 s against 6.5 s per step."""
+
     def __post_init__(self):
         for name in ("hidden", "n_layers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         validate_sign_prior(self.sign_prior)
         validate_phase(self.phase)
+        validate_symmetrize(self.symmetrize)
 
 
 def build_rnn(problem: Problem, o: RNNOptions) -> ARRNN:
@@ -173,8 +183,14 @@ def build_rnn(problem: Problem, o: RNNOptions) -> ARRNN:
         **ar_fields(problem),
         phase_prior=prior,
         learn_phase=not phase_is_fixed(problem, o.phase, prior),
+        symmetries=site_symmetries(problem, o.symmetrize),
         hidden=o.hidden, n_layers=o.n_layers,
     )
+
+
+def check_rnn(problem: Problem, o: RNNOptions) -> str | None:
+    """``ModelSpec.check``: the symmetry average and the sign prior suit the problem."""
+    return check_symmetrize(problem, o.symmetrize) or check_sign_prior(problem, o)
 
 
 def fits(problem: Problem) -> str | None:
@@ -187,6 +203,6 @@ register_model(
     ModelSpec(
         "ar_rnn", RNNOptions, build_rnn, fits,
         "autoregressive GRU, exact constrained sampling (spins, t-J, gauge links)",
-        direct=True, make_sampler=make_direct_sampler, check=check_sign_prior,
+        direct=True, make_sampler=make_direct_sampler, check=check_rnn,
     )
 )

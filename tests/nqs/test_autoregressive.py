@@ -33,8 +33,11 @@ PROBLEMS = {
     # |psi|^2 averaged over site symmetries: the sampler moves each draw by a random element
     "sym-j1j2_3x3_Sz1/2": ("j1j2", {"Lx": 3, "Ly": 3, "J2": 0.5}, "transformer"),
     "sym-tj_2x3_open_2holes": ("tj", {"Lx": 2, "Ly": 3, "n_holes": 2, "pbc": False}, "transformer"),
+    "sym-rnn-j1j2_3x3_Sz1/2": ("j1j2", {"Lx": 3, "Ly": 3, "J2": 0.5}, "ar_rnn"),
 }
-SYMMETRIZE = {"sym-j1j2_3x3_Sz1/2": "point_group", "sym-tj_2x3_open_2holes": "point_group"}
+SYMMETRIZE = {
+    "sym-j1j2_3x3_Sz1/2": "point_group", "sym-tj_2x3_open_2holes": "point_group", "sym-rnn-j1j2_3x3_Sz1/2": "point_group",
+}
 """The point group (8 and 4 elements) keeps the sampling checks cheap; the invariance test also
 runs the 72-element space group of the 3x3 torus."""
 
@@ -44,7 +47,7 @@ runs the 72-element space group of the 3x3 torus."""
 SIZES = {
     "transformer": {"d_model": 16, "n_heads": 2, "n_layers": 2, "phase": "learned", "symmetrize": "none"},
     "gauge_transformer": {"d_model": 16, "n_heads": 2, "n_layers": 2, "phase": "learned"},
-    "ar_rnn": {"hidden": 16, "n_layers": 2, "phase": "learned"},
+    "ar_rnn": {"hidden": 16, "n_layers": 2, "phase": "learned", "symmetrize": "none"},
 }
 N_SAMPLES = 20_000
 # A fixed-seed chi-square test is deterministic; the threshold is the p-value below which the
@@ -111,6 +114,7 @@ def test_normalised_over_the_sector(case):
         ("sym-j1j2_3x3_Sz1/2", "point_group", 8),
         ("sym-j1j2_3x3_Sz1/2", "space_group", 72),
         ("sym-tj_2x3_open_2holes", "point_group", 4),
+        ("sym-rnn-j1j2_3x3_Sz1/2", "point_group", 8),
     ],
 )
 def test_symmetrised_moduli_are_invariant(key, kind, order):
@@ -328,6 +332,10 @@ BAD_CONFIGS = {
     "translations on an open lattice": (
         'name = "tj"\nLx = 2\nLy = 3\nn_holes = 2\npbc = false', 'model = "transformer"\nsymmetrize = "translations"',
         "needs a periodic lattice; use 'point_group' on open ones; or symmetrize = 'none'",
+    ),
+    "rnn symmetry on links": (
+        'name = "z2_gauge"\nLx = 2\nLy = 2\nh = 0.1', 'model = "ar_rnn"\nsymmetrize = "point_group"',
+        "needs a model on the sites of a square lattice or chain; or symmetrize = 'none'",
     ),
     "misspelt key": ('name = "heisenberg_chain"\nL = 6', 'model = "transformer"\nn_layer = 2', "Did you mean 'n_layers'"),
 }
