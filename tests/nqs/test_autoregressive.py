@@ -35,9 +35,7 @@ PROBLEMS = {
     "sym-tj_2x3_open_2holes": ("tj", {"Lx": 2, "Ly": 3, "n_holes": 2, "pbc": False}, "transformer"),
     "sym-rnn-j1j2_3x3_Sz1/2": ("j1j2", {"Lx": 3, "Ly": 3, "J2": 0.5}, "ar_rnn"),
 }
-SYMMETRIZE = {
-    "sym-j1j2_3x3_Sz1/2": "point_group", "sym-tj_2x3_open_2holes": "point_group", "sym-rnn-j1j2_3x3_Sz1/2": "point_group",
-}
+SYMMETRIZE = {key: "point_group" for key in PROBLEMS if key.startswith("sym-")}
 """The point group (8 and 4 elements) keeps the sampling checks cheap; the invariance test also
 runs the 72-element space group of the 3x3 torus."""
 
