@@ -78,7 +78,7 @@ from nqs.config import ConfigError, parse_options
 from nqs.models import ModelSpec, model_names, register_model
 from nqs.models.attention import cached
 from nqs.models.autoregressive import (
-    AR_VMC_DEFAULTS, ar_fields, automaton_states, check_symmetrize, sign_prior, site_symmetries,
+    AR_VMC_DEFAULTS, Symmetrize, ar_fields, automaton_states, check_symmetrize, sign_prior, site_symmetries,
     validate_sign_prior, validate_symmetrize,
 )
 from nqs.models.transformer import ARTransformer
@@ -234,7 +234,7 @@ class ANTNModelOptions:
     sign_prior: Literal["auto", "marshall", "none"] = "auto"
     """Fixed phase added to the learned ones (see ``model = "transformer"``): ``auto`` is the
     Marshall sign for antiferromagnets on bipartite lattices, else none."""
-    symmetrize: Literal["auto", "none", "point_group", "translations", "space_group"] = "auto"
+    symmetrize: Symmetrize = "auto"
     """Average ``|psi|^2`` over site symmetries, as for ``model = "transformer"``
     (:func:`~nqs.models.autoregressive.site_symmetries`; ``auto``: the point group for spin-1/2
     models, none for t-J): ``|psi(a)|^2 = mean_g p(g a)``, still normalised and sampled

@@ -61,7 +61,7 @@ methods, build it with ``Model(**ar_fields(problem), ...)``, and register it wit
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, get_args
 
 import flax.linen as nn
 import jax
@@ -312,7 +312,9 @@ def ar_fields(problem: Problem, uniform_base: bool = True) -> dict[str, Any]:
     return out
 
 
-SITE_SYMMETRIES = ("auto", "none", "point_group", "translations", "space_group")
+Symmetrize = Literal["auto", "none", "point_group", "translations", "space_group"]
+"""Type of the ``symmetrize`` option of the autoregressive models and ANTN."""
+SITE_SYMMETRIES = get_args(Symmetrize)
 """Kinds of :func:`site_symmetries`."""
 
 

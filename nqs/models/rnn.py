@@ -33,7 +33,7 @@ from ..sampling.direct_sampler import make_direct_sampler
 from .attention import cached
 from .autoregressive import (
     AR_VMC_DEFAULTS, LOCAL_SPACES, ConstrainedAR, ar_fields, check_sign_prior, check_symmetrize, phase_is_fixed,
-    sign_prior, site_symmetries, validate_phase, validate_sign_prior, validate_symmetrize,
+    Symmetrize, sign_prior, site_symmetries, validate_phase, validate_sign_prior, validate_symmetrize,
 )
 from .registry import ModelSpec, register_model
 
@@ -159,7 +159,7 @@ class RNNOptions:
     """Learned phase head, or the sign prior alone, as for ``transformer``: ``auto`` fixes it
     where the Hamiltonian is stoquastic after the prior."""
 
-    symmetrize: Literal["auto", "none", "point_group", "translations", "space_group"] = "auto"
+    symmetrize: Symmetrize = "auto"
     """Average ``|psi|^2`` over site symmetries, as for ``transformer`` (one GRU pass per element
     for every amplitude, exact sampling kept): ``auto`` is the point group for spin-1/2 models on
     square lattices and chains, ``none`` otherwise (t-J, gauge links).

@@ -36,7 +36,7 @@ from ..sampling.direct_sampler import make_direct_sampler
 from .attention import TransformerBlock
 from .autoregressive import (
     AR_VMC_DEFAULTS, ConstrainedAR, ar_fields, check_phase, check_sign_prior, check_symmetrize, phase_is_fixed,
-    sign_prior, site_symmetries, validate_phase, validate_sign_prior, validate_symmetrize,
+    Symmetrize, sign_prior, site_symmetries, validate_phase, validate_sign_prior, validate_symmetrize,
 )
 from .registry import ModelSpec, register_model
 
@@ -164,7 +164,7 @@ class TransformerOptions(GaugeTransformerOptions):
     antiferromagnetic spin models on bipartite lattices (not with ``marshall = true``, which
     already rotates it away), else none."""
 
-    symmetrize: Literal["auto", "none", "point_group", "translations", "space_group"] = "auto"
+    symmetrize: Symmetrize = "auto"
     """Average ``|psi|^2`` over site symmetries (:attr:`~nqs.models.autoregressive.ConstrainedAR.symmetries`,
     :func:`~nqs.models.autoregressive.site_symmetries`): ``|psi(a)|^2 = mean_g p(g a)``, still
     normalised and still sampled exactly (a draw of ``p`` moved by a random ``g``); each
