@@ -1,20 +1,33 @@
 """Re-execute the notebooks in place, so the committed copies carry fresh outputs and figures.
 
-    .venv/bin/python notebooks/execute.py                      # all notebooks, CI sizes
-    .venv/bin/python notebooks/execute.py notebooks/j1j2.ipynb # one
+    .venv/bin/python notebooks/execute.py --study              # all notebooks at the study sizes (committed)
+    .venv/bin/python notebooks/execute.py --study notebooks/tj.ipynb   # one
+    .venv/bin/python notebooks/execute.py notebooks/j1j2.ipynb # CI sizes
     .venv/bin/python notebooks/execute.py notebooks/j1j2.ipynb -p 'J2_values=[0.0, 0.1, 0.2]' -o /tmp/j1j2.ipynb
 
 Each notebook runs in a fresh kernel of this interpreter (``python3`` kernelspec, which
 jupyter_client resolves to ``sys.executable``) with a temporary working directory, so the run
-archives it writes never land in the repository. ``-p NAME=VALUE`` overrides parameters the way
-papermill does: a cell tagged ``injected-parameters`` is inserted after the cell tagged
-``parameters``. The output of the cell tagged ``readme-figure`` is written to
-``docs/figures/<notebook>.png`` (``--figures``), the figure the README shows.
+archives it writes never land in the repository. ``--workdir DIR`` keeps them in ``DIR``
+instead; a rerun with the same ``DIR`` skips the runs that completed and resumes the interrupted
+ones (the notebooks run every point through ``nqs.sweep.run_point``). Cells have no time limit
+unless ``--timeout`` sets one: a study's run cell takes an hour.
+
+``-p NAME=VALUE`` overrides parameters the way papermill does: a cell tagged
+``injected-parameters`` is inserted after the cell tagged ``parameters`` (replacing one left by
+an earlier execution). ``--study`` injects the sizes of :data:`STUDY` first, so ``-p`` can still
+change them.
+
+The committed notebooks carry the outputs of ``--study``: the figures on the repository page are
+the study's, and the injected cell shows the parameters that made them. ``tests/test_notebooks.py``
+drops that cell and executes at the CI sizes of the ``parameters`` cell. The output of the cell
+tagged ``readme-figure`` is written to ``docs/figures/<notebook>.png`` (``--figures``), the figure
+the README shows, whenever a notebook is executed in place.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import base64
 import sys
 import tempfile
@@ -26,24 +39,60 @@ from nbclient import NotebookClient
 
 HERE = Path(__file__).resolve().parent
 
+# The sizes the committed outputs come from: larger than CI's, small enough for one CPU core in
+# under an hour or two each (wall times measured on the 2-core CI-like machine are in the README).
+STUDY: dict[str, list[str]] = {
+    "j1j2.ipynb": [
+        "J2_values = [0.0, 0.2, 0.4, 0.5, 0.8]",
+        'study_net = {"n_iter": 120, "n_samples": 512, "seed": 0, "symmetrize": "none"}',
+        'methods = {"transformer": {"kind": "vmc", "model": "transformer", "on_the_fly": False, **study_net}, '
+        '"antn": {"kind": "antn", "on_the_fly": False, **study_net}, '
+        '"dmrg": {"kind": "dmrg", "bond_dims": [32, 64, 128], "max_sweeps": 8}}',
+    ],
+    "tj.ipynb": [
+        "Lx, Ly, pbc = 4, 4, True",
+        'hfds = {"model": "hfds", "n_iter": 300, "seed": 0}',
+        'dmrg = {"bond_dims": [64], "max_sweeps": 4}',
+    ],
+    "z2_phase_diagram.ipynb": [
+        "sweep_sizes = [(2, 2), (3, 3)]",
+        "ed_sizes = [(2, 2), (3, 3), (4, 4)]",
+        "h_grid = (0.1, 0.7, 25)",
+        'dmrg = {"bond_dims": [32, 64, 128], "max_sweeps": 10}',
+    ],
+    "u1_qlm_dynamics.ipynb": [
+        "Lx, Ly = 4, 3",
+        'model_options = {"alpha": 2, "param_dtype": "complex"}',
+        "n_ground_steps = 300",
+        "dt, T, n_measure = 0.02, 2.0, 21",
+    ],
+}
+
 
 def inject(nb: nbformat.NotebookNode, assignments: list[str]) -> None:
-    """Insert ``NAME = VALUE`` lines (Python expressions) after the ``parameters`` cell."""
+    """Insert ``NAME = VALUE`` lines (Python expressions) after the ``parameters`` cell, in
+    place of any injected cell of an earlier execution."""
+    nb.cells = [c for c in nb.cells if "injected-parameters" not in c.metadata.get("tags", [])]
     if not assignments:
         return
     index = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
-    lines = []
     for item in assignments:
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip().isidentifier():
-            raise SystemExit(f"-p {item!r}: expected NAME=PYTHON_EXPRESSION")
-        lines.append(f"{name.strip()} = {value.strip()}")
-    cell = nbformat.v4.new_code_cell("# injected by notebooks/execute.py\n" + "\n".join(lines))
+        # one assignment to names, `x = 1` or `Lx, Ly = 4, 4`: checked here, not in the kernel
+        try:
+            (statement,) = ast.parse(item).body
+        except (SyntaxError, ValueError):
+            statement = None
+        names_only = isinstance(statement, ast.Assign) and all(
+            isinstance(target, (ast.Name, ast.Tuple)) for target in statement.targets
+        )
+        if not names_only:
+            raise SystemExit(f"-p {item!r}: expected NAME = PYTHON_EXPRESSION (or NAME, NAME = ...)")
+    cell = nbformat.v4.new_code_cell("# injected by notebooks/execute.py\n" + "\n".join(assignments))
     cell.metadata["tags"] = ["injected-parameters"]
     nb.cells.insert(index + 1, cell)
 
 
-def execute(nb: nbformat.NotebookNode, cwd: Path, timeout: int = 1800) -> nbformat.NotebookNode:
+def execute(nb: nbformat.NotebookNode, cwd: Path, timeout: int | None = None) -> nbformat.NotebookNode:
     """Run every cell in a fresh ``python3`` kernel started in ``cwd``; a failing cell raises
     :class:`nbclient.exceptions.CellExecutionError` naming it."""
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(cwd)}})
@@ -65,25 +114,31 @@ def readme_figure(nb: nbformat.NotebookNode) -> bytes | None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("notebooks", nargs="*", type=Path, help="default: every notebooks/*.ipynb")
+    parser.add_argument("--study", action="store_true", help="inject the sizes of STUDY (committed)")
     parser.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE")
     parser.add_argument("-o", "--output", type=Path, help="write here instead of in place (one notebook)")
     parser.add_argument("--figures", type=Path, default=HERE.parent / "docs" / "figures")
-    parser.add_argument("--timeout", type=int, default=1800, help="seconds per cell (generous: shared CI machines)")
+    parser.add_argument("--timeout", type=int, default=None, help="seconds per cell (default: no limit)")
+    parser.add_argument("--workdir", type=Path, help="kernel's working directory, kept (default: temporary)")
     args = parser.parse_args(argv)
     paths = args.notebooks or sorted(HERE.glob("*.ipynb"))
     if args.output and len(paths) != 1:
         parser.error("--output needs exactly one notebook")
     for path in paths:
         nb = nbformat.read(path, as_version=4)
-        inject(nb, args.param)
+        inject(nb, (STUDY[path.name] if args.study else []) + args.param)
         t0 = time.perf_counter()
-        with tempfile.TemporaryDirectory(prefix=f"nb-{path.stem}-") as tmp:
-            execute(nb, Path(tmp), args.timeout)
+        if args.workdir is not None:
+            args.workdir.mkdir(parents=True, exist_ok=True)
+            execute(nb, args.workdir.resolve(), args.timeout)
+        else:
+            with tempfile.TemporaryDirectory(prefix=f"nb-{path.stem}-") as tmp:
+                execute(nb, Path(tmp), args.timeout)
         out = args.output or path
         nbformat.write(nb, out)
         png = readme_figure(nb)
-        if png is not None and not args.param:
-            # figures from overridden parameters are not the README's
+        if png is not None and args.output is None:
+            # the README shows the committed notebook's figure, whatever sizes made it
             args.figures.mkdir(parents=True, exist_ok=True)
             (args.figures / f"{path.stem}.png").write_bytes(png)
         print(f"{path.name}: executed in {time.perf_counter() - t0:.0f} s -> {out}", file=sys.stderr)
