@@ -138,10 +138,13 @@ class BasisAction:
         return cols, rows, np.concatenate(amps_out)
 
     def expectation(self, term: Term, vector: np.ndarray) -> complex:
-        """``<v| term |v>`` for a state given by its amplitudes in the basis."""
+        """``<v| term |v>`` for a state given by its amplitudes in the basis; for a 2D array, the
+        mean of ``<v_i| term |v_i>`` over its columns (``Tr(P term) / g`` for orthonormal ones)."""
         cols, rows, amps = self.act(term)
         inside = rows >= 0
-        return complex(np.sum(np.conj(vector[rows[inside]]) * amps[inside] * vector[cols[inside]]))
+        v = vector if vector.ndim == 2 else vector[:, None]
+        terms = np.conj(v[rows[inside]]) * amps[inside, None] * v[cols[inside]]
+        return complex(np.sum(terms) / v.shape[1])
 
 
 def sparse_hamiltonian(
@@ -188,3 +191,51 @@ def ground_state(h: sp.spmatrix, tol: float = 1e-12) -> tuple[float, np.ndarray]
         return float(w[0]), v[:, 0]
     w, v = spla.eigsh(h, k=1, which="SA", tol=tol)
     return float(w[0]), v[:, 0]
+
+
+def ground_manifold(
+    h: sp.spmatrix,
+    tol: float = 1e-12,
+    degeneracy_tol: float = 1e-8,
+    max_degeneracy: int = 64,
+    dense_max: int = 2000,
+) -> tuple[float, np.ndarray]:
+    """Lowest eigenvalue and an orthonormal basis of its whole eigenspace, as columns.
+
+    Finite clusters are often degenerate (a doped torus: the hole's momenta; a gauge theory on
+    a torus: its topological sectors), and any single eigenvector of such a manifold is an
+    arbitrary choice of the solver. Quantities of "the" ground state are then those of the
+    projector ``P0 / g``. Levels within ``degeneracy_tol * max(1, |E0|)`` of the lowest count
+    as degenerate.
+
+    Dense diagonalisation up to ``dense_max`` states. Above, Lanczos: it can return fewer copies of a
+    degenerate level than there are (on the 4x4 t-J torus with one hole, 4 of 5 with eight
+    wanted levels), so the manifold found is completed by deflation: the lowest level of
+    ``H + s V V^dag`` (``V`` the vectors so far, shifted out of the way) is added while it
+    still lies in the manifold. ``ValueError`` beyond ``max_degeneracy``.
+    """
+    n = h.shape[0]
+    if n <= dense_max:
+        w, v = np.linalg.eigh(h.toarray())
+        inside = w - w[0] <= degeneracy_tol * max(1.0, abs(w[0]))
+        return float(w[0]), v[:, inside]
+    w, v = spla.eigsh(h, k=min(8, n - 1), which="SA", tol=tol)
+    e0 = float(w.min())
+    window = degeneracy_tol * max(1.0, abs(e0))
+    ground = v[:, w - e0 <= window]
+    shift = 1.0 + abs(e0)
+    while True:
+        if ground.shape[1] > max_degeneracy:
+            raise ValueError(f"ground-state degeneracy above {max_degeneracy}: raise max_degeneracy or check the sector")
+        g = ground
+
+        def deflated(x: np.ndarray, g: np.ndarray = g) -> np.ndarray:
+            return h @ x + shift * (g @ (g.conj().T @ x))
+
+        op = spla.LinearOperator(h.shape, matvec=deflated, dtype=h.dtype)
+        w1, v1 = spla.eigsh(op, k=1, which="SA", tol=tol)
+        if w1[0] - e0 > window:
+            return e0, ground
+        # orthogonalise against the manifold so far (Lanczos leaves ~tol overlaps)
+        x = v1[:, 0] - ground @ (ground.conj().T @ v1[:, 0])
+        ground = np.column_stack([ground, x / np.linalg.norm(x)])

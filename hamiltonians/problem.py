@@ -222,11 +222,24 @@ class Problem:
         return e0
 
     def exact_ground_state(self, max_states: int = DEFAULT_MAX_ED_STATES) -> tuple[float, np.ndarray, np.ndarray]:
-        """``(energy, amplitudes, basis)`` of the exact ground state (small sizes)."""
+        """``(energy, amplitudes, basis)`` of the exact ground state (small sizes).
+
+        One eigenvector: where the ground state is degenerate it is an arbitrary vector of the
+        manifold; :meth:`exact_ground_manifold` gives all of it.
+        """
         from .exact import ground_state
 
         h = self.sparse_matrix(max_states)
         e0, v = ground_state(h)
+        return e0, v, self.basis(max_states)
+
+    def exact_ground_manifold(self, max_states: int = DEFAULT_MAX_ED_STATES) -> tuple[float, np.ndarray, np.ndarray]:
+        """``(energy, vectors, basis)``: an orthonormal basis of the whole lowest eigenspace as the
+        columns of ``vectors`` (``vectors.shape[1]`` is the degeneracy; see
+        :func:`hamiltonians.exact.ground_manifold` for the tolerance)."""
+        from .exact import ground_manifold
+
+        e0, v = ground_manifold(self.sparse_matrix(max_states))
         return e0, v, self.basis(max_states)
 
     def reference_energy(self) -> tuple[float, str] | None:

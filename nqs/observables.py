@@ -164,19 +164,26 @@ def _collect(obs: Observable, values: np.ndarray) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- exact states
 def measure_exact(problem: Problem, names: Sequence[str], vector: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """Observables of an exact state (amplitudes over ``problem.basis()``; default: the ED
-    ground state)."""
+    """Observables of an exact state: amplitudes over ``problem.basis()`` (one vector), or the
+    average over an orthonormal set given as the columns of a 2D array, ``Tr(P O) / g``.
+
+    Default: the ED ground state, averaged over its whole manifold when it is degenerate
+    (:meth:`Problem.exact_ground_manifold`), so the answer does not depend on which eigenvector a
+    solver happened to return; on a torus it keeps every symmetry of the Hamiltonian.
+    """
     from hamiltonians.exact import BasisAction
 
     if vector is None:
-        _, vector, _ = problem.exact_ground_state()
-    vector = np.asarray(vector) / np.linalg.norm(vector)
+        _, vector, _ = problem.exact_ground_manifold()
+    vectors = np.asarray(vector)
+    vectors = vectors[:, None] if vectors.ndim == 1 else vectors
+    vectors = vectors / np.linalg.norm(vectors, axis=0)
     action = BasisAction(problem.basis(), problem.local_space)
     out = {}
     for name in names:
         obs = build(problem, name)
         terms, _ = _flatten(obs)
-        vals = np.array([action.expectation(t, vector) for t in terms])
+        vals = np.array([action.expectation(t, vectors) for t in terms])
         out[name] = np.real_if_close(_collect(obs, vals))
     return out
 
