@@ -28,12 +28,14 @@ variance (VMC and ANTN from samples, DMRG from the MPS where the contraction is 
     python bench/comparison.py [--only j1j2_6x6_J2=0 ...] [--runs dmrg ...] [--workdir runs/bench/comparison]
 
 Writes ``bench/results/comparison.json``, ``bench/results/comparison.md`` (the README table)
-and prints the table.
+and prints the table. Rows of the existing ``comparison.json`` whose runs have no archive in
+``--workdir`` are kept (marked ``measured_on``), so one row can be run at a time.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -153,6 +155,36 @@ def rows_of(workdir: Path, problem: str) -> list[dict]:
     return out
 
 
+def _key(row: dict) -> tuple[str, str, str]:
+    return row["problem"], row["method"], row["model"]
+
+
+def merged_rows(workdir: Path) -> list[dict]:
+    """Rows of the archives in ``workdir``, plus the rows of the existing results file for runs
+    that have no archive there (measured earlier, elsewhere or in a workdir since deleted):
+    running one row must not erase the others. A carried row keeps its numbers and gains
+    ``measured_on``, the date of the file it came from."""
+    fresh = {_key(r): r for problem in PROBLEMS for r in rows_of(workdir, problem)}
+    old_path = report.RESULTS / "comparison.json"
+    old = json.loads(old_path.read_text()) if old_path.exists() else {"rows": []}
+    for r in old["rows"]:
+        if _key(r) not in fresh and r["problem"] in PROBLEMS:
+            fresh[_key(r)] = {**r, "measured_on": r.get("measured_on", old.get("date"))}
+    # table order: problems as in PROBLEMS, runs as in RUNS
+    order = {
+        (problem, *_method_model(run_name)): (i, j)
+        for i, problem in enumerate(PROBLEMS)
+        for j, run_name in enumerate(RUNS[problem])
+    }
+    return sorted(fresh.values(), key=lambda r: order.get(_key(r), (len(PROBLEMS), 0)))
+
+
+def _method_model(run_name: str) -> tuple[str, str]:
+    """``"vmc-hfds"`` -> ``("vmc", "hfds")``; ``"dmrg"`` -> ``("dmrg", "-")``."""
+    method, _, model = run_name.partition("-")
+    return method, model or "-"
+
+
 def markdown(rows: list[dict]) -> str:
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for r in rows:
@@ -177,7 +209,7 @@ def main() -> None:
                 if args.runs and run_name not in args.runs:
                     continue
                 run_one(args.workdir, problem, run_name, args.rerun)
-    rows = [row for problem in PROBLEMS for row in rows_of(args.workdir, problem)]
+    rows = merged_rows(args.workdir)
     report.write(
         "comparison", rows,
         columns=COLUMNS,
