@@ -27,22 +27,41 @@ import numpy as np
 
 @dataclass(frozen=True)
 class SquareLattice:
-    """An ``Lx x Ly`` square lattice, periodic in both directions when ``pbc``."""
+    """An ``Lx x Ly`` square lattice with boundaries ``pbc``: ``True`` (torus), ``False`` (open),
+    or one flag per direction ``(x, y)``. ``(True, False)`` is the cylinder of DMRG studies:
+    periodic around the circumference ``Lx``, which the snake order winds around row by row, and
+    open along the length ``Ly`` (the MPS's long direction); equal flags collapse to one bool."""
 
     Lx: int
     Ly: int
-    pbc: bool = True
+    pbc: bool | tuple[bool, bool] = True
+
+    def __post_init__(self):
+        flags = (self.pbc, self.pbc) if isinstance(self.pbc, bool) else tuple(bool(f) for f in self.pbc)
+        if len(flags) != 2:
+            raise ValueError(f"pbc must be a bool or one flag per direction (x, y), got {self.pbc!r}")
+        object.__setattr__(self, "pbc", flags[0] if flags[0] == flags[1] else flags)
+
+    @property
+    def periodic(self) -> tuple[bool, bool]:
+        """Periodicity along ``x`` and ``y``."""
+        return (self.pbc, self.pbc) if isinstance(self.pbc, bool) else self.pbc
+
+    @property
+    def torus(self) -> bool:
+        """Periodic in both directions (the lattice translations are symmetries)."""
+        return all(self.periodic)
 
     @property
     def n_sites(self) -> int:
         return self.Lx * self.Ly
 
     def index(self, x: int, y: int) -> int:
-        """Snake index of site ``(x, y)``; coordinates are wrapped when periodic."""
-        if self.pbc:
-            x, y = x % self.Lx, y % self.Ly
+        """Snake index of site ``(x, y)``; coordinates are wrapped along periodic directions."""
+        px, py = self.periodic
+        x, y = (x % self.Lx if px else x), (y % self.Ly if py else y)
         if not (0 <= x < self.Lx and 0 <= y < self.Ly):
-            raise IndexError(f"site ({x}, {y}) is outside the open {self.Lx}x{self.Ly} lattice")
+            raise IndexError(f"site ({x}, {y}) is outside the {self.Lx}x{self.Ly} lattice (pbc = {self.pbc})")
         return y * self.Lx + (x if y % 2 == 0 else self.Lx - 1 - x)
 
     @cached_property
@@ -60,7 +79,8 @@ class SquareLattice:
             for y in range(self.Ly):
                 for dx, dy in shifts:
                     xx, yy = x + dx, y + dy
-                    if not self.pbc and not (0 <= xx < self.Lx and 0 <= yy < self.Ly):
+                    px, py = self.periodic
+                    if not (px or 0 <= xx < self.Lx) or not (py or 0 <= yy < self.Ly):
                         continue
                     i, j = self.index(x, y), self.index(xx, yy)
                     if i != j:
@@ -84,8 +104,8 @@ class SquareLattice:
     def translations(self) -> np.ndarray:
         """``(n_sites, n_sites)`` permutation table: ``T[k, i]`` is the image of site ``i`` under
         the ``k``-th lattice translation (periodic lattices only)."""
-        if not self.pbc:
-            raise ValueError("translations are only defined for a periodic lattice")
+        if not self.torus:
+            raise ValueError("translations are only defined for a lattice periodic in both directions")
         out = np.empty((self.n_sites, self.n_sites), dtype=np.int64)
         for k, (tx, ty) in enumerate(self.coords):
             for i, (x, y) in enumerate(self.coords):

@@ -55,6 +55,8 @@ def _kind(annotation: Any) -> str:
         return text
     if text in ("float|None", "Optional[float]"):
         return "float|None"
+    if text == "bool|list[bool]":
+        return "bool|list[bool]"
     if text.startswith(("list", "tuple", "typing.Sequence", "Sequence")):
         return "list"
     raise TypeError(f"unsupported parameter annotation {annotation!r}")
@@ -94,6 +96,16 @@ def _coerce(model: str, p: Parameter, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueError(f"{where} must be a number, got {value!r}")
         return float(value)
+    if p.kind == "bool|list[bool]":
+        # boundary flags: one for both directions or one per direction (x, y); equal flags collapse
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, bool) for v in value):
+            return value[0] if value[0] == value[1] else [value[0], value[1]]
+        raise ValueError(
+            f"{where} must be true, false or one flag per direction [x, y] (a cylinder periodic "
+            f"around x: [true, false]), got {value!r}"
+        )
     if p.kind == "list":
         if not isinstance(value, (list, tuple)):
             raise ValueError(f"{where} must be a list, got {value!r}")

@@ -42,6 +42,14 @@ def _check_size(model: str, name: str, value: int, pbc: bool, minimum_open: int 
         raise ValueError(f"{model}: lattice too small, parameter {name!r}={value}; need {name} >= {need}{why}")
 
 
+def _lattice(model: str, Lx: int, Ly: int, pbc: bool | list[bool]) -> SquareLattice:
+    """The model's square lattice, each side long enough for its boundary condition."""
+    lat = SquareLattice(Lx, Ly, pbc if isinstance(pbc, bool) else tuple(pbc))
+    _check_size(model, "Lx", Lx, lat.periodic[0])
+    _check_size(model, "Ly", Ly, lat.periodic[1])
+    return lat
+
+
 def heisenberg_chain(L: int, J: float = 1.0, J2: float = 0.0, pbc: bool = True, Sz: float | None = None) -> Problem:
     """Spin-1/2 Heisenberg chain with next-nearest-neighbour coupling.
 
@@ -77,27 +85,28 @@ def j1j2(
     Ly: int,
     J1: float = 1.0,
     J2: float = 0.0,
-    pbc: bool = True,
+    pbc: bool | list[bool] = True,
     marshall: bool = False,
     Sz: float | None = None,
 ) -> Problem:
     """Spin-1/2 J1-J2 Heisenberg model on the square lattice.
 
     ``H = J1 sum_<ij> S_i.S_j + J2 sum_<<ij>> S_i.S_j`` with ``S = sigma/2``, nearest (``<ij>``) and
-    diagonal (``<<ij>>``) bonds each counted once, periodic in both directions when ``pbc``.
+    diagonal (``<<ij>>``) bonds each counted once. Boundaries ``pbc``: ``true`` (torus), ``false``
+    (open) or ``[x, y]`` per direction; ``[true, false]`` is the cylinder of circumference ``Lx``
+    (:class:`~hamiltonians.lattice.SquareLattice`).
     ``marshall=True`` flips the sign of the transverse J1 exchange (a rotation by pi about z on
     one sublattice: same spectrum, sign-free ground state at ``J2 = 0``). Sector: fixed total
     ``S^z`` (``Sz``; default 0, or 1/2 for odd site numbers). Sites in snake order
     (:mod:`hamiltonians.lattice`).
     """
-    _check_size("j1j2", "Lx", Lx, pbc)
-    _check_size("j1j2", "Ly", Ly, pbc)
-    if marshall and pbc and (Lx % 2 or Ly % 2):
+    lat = _lattice("j1j2", Lx, Ly, pbc)
+    px, py = lat.periodic
+    if marshall and ((px and Lx % 2) or (py and Ly % 2)):
         raise ValueError(
-            f"j1j2: parameter 'marshall'=true needs a bipartite lattice; with pbc, Lx and Ly must be even "
-            f"(got Lx={Lx}, Ly={Ly})"
+            f"j1j2: parameter 'marshall'=true needs a bipartite lattice; a periodic direction must have "
+            f"an even length (got Lx={Lx}, Ly={Ly}, pbc={pbc})"
         )
-    lat = SquareLattice(Lx, Ly, pbc)
     sign = -1.0 if marshall else 1.0
     terms: list[Term] = []
     for i, j in lat.bonds:

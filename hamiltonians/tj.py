@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from .constraints import global_sums
-from .lattice import SquareLattice
 from .local_spaces import TJ_SITE
 from .problem import Problem
 from .registry import register
-from .spins import _check_size
+from .spins import _lattice
 from .terms import Term, combine
 
 
@@ -17,21 +16,21 @@ def tj(
     n_holes: int,
     t: float = 1.0,
     J: float = 0.4,
-    pbc: bool = True,
+    pbc: bool | list[bool] = True,
     Sz: float | None = None,
 ) -> Problem:
     """The t-J model on the square lattice.
 
     ``H = -t sum_<ij>,s (c~^dag_is c~_js + h.c.) + J sum_<ij> (S_i.S_j - n_i n_j / 4)`` with
     projected fermions ``c~^dag_is = c^dag_is (1 - n_i,-s)`` (no double occupancy),
-    ``S = sigma/2``, nearest-neighbour bonds each once, periodic when ``pbc``. Sector: ``n_holes``
+    ``S = sigma/2``, nearest-neighbour bonds each once; boundaries ``pbc`` as for ``j1j2`` (``true``,
+    ``false``, or per direction: ``[true, false]`` is a cylinder of circumference ``Lx``). Sector: ``n_holes``
     empty sites, fixed numbers of up and down electrons with total ``Sz`` (default 0 for an even
     electron number, 1/2 for odd). Fermionic signs: Jordan-Wigner in snake order
     (:mod:`hamiltonians.lattice`); at ``Sz = n_e/2`` (fully polarised) the model is free
     spinless fermions with hopping ``-t``.
     """
-    _check_size("tj", "Lx", Lx, pbc)
-    _check_size("tj", "Ly", Ly, pbc)
+    lat = _lattice("tj", Lx, Ly, pbc)
     n_sites = Lx * Ly
     if not 0 <= n_holes <= n_sites:
         raise ValueError(f"tj: parameter 'n_holes'={n_holes} must be between 0 and the number of sites {n_sites}")
@@ -46,7 +45,6 @@ def tj(
         )
     n_up, n_dn = round(n_e / 2 + Sz), round(n_e / 2 - Sz)
 
-    lat = SquareLattice(Lx, Ly, pbc)
     terms: list[Term] = []
     for i, j in lat.bonds:
         for s in ("up", "dn"):

@@ -152,7 +152,7 @@ class PEPS(Method):
         why = local_ham_2d_obstacle(problem)
         if why is not None:
             raise ConfigError(f"{where}: kind \"peps\" needs one spin per site of a 2D lattice; {why}")
-        if isinstance(problem.geometry, SquareLattice) and problem.geometry.pbc:
+        if isinstance(problem.geometry, SquareLattice) and any(problem.geometry.periodic):
             raise ConfigError(
                 f"{where}: kind \"peps\" is a finite PEPS with open boundaries (simple update and "
                 f"boundary-MPS contraction); {problem.label} is periodic, set pbc = false"

@@ -338,7 +338,7 @@ def site_symmetries(problem: Problem, kind: str) -> HashableArray | None:
     """Site permutations ``(G, N)`` for :attr:`ConstrainedAR.symmetries`, identity first.
 
     ``"point_group"``: the reflections and rotations about the lattice's centre that map it onto
-    itself (8 on an ``L x L`` lattice, 4 on a rectangle, 2 on a chain; open or periodic);
+    itself (8 on an ``L x L`` lattice, 4 on a rectangle or a cylinder, 2 on a chain; open or periodic);
     ``"translations"``: the ``N`` lattice translations (periodic lattices);
     ``"space_group"``: both (``8 N`` on a periodic ``L x L`` lattice); ``"none"``: ``None``;
     ``"auto"``: ``"point_group"`` for spin-1/2 models on square lattices and chains, else
@@ -355,11 +355,11 @@ def site_symmetries(problem: Problem, kind: str) -> HashableArray | None:
         return None
     if not isinstance(geo, SquareLattice):
         raise ValueError(f"symmetrize = {kind!r} needs a model on the sites of a square lattice or chain")
-    if kind in ("translations", "space_group") and not geo.pbc:
-        raise ValueError(f"symmetrize = {kind!r} needs a periodic lattice; use 'point_group' on open ones")
+    if kind in ("translations", "space_group") and not geo.torus:
+        raise ValueError(f"symmetrize = {kind!r} needs a lattice periodic in both directions; use 'point_group'")
     X, Y = geo.Lx - 1, geo.Ly - 1
     maps = [lambda x, y: (x, y), lambda x, y: (X - x, y), lambda x, y: (x, Y - y), lambda x, y: (X - x, Y - y)]
-    if geo.Lx == geo.Ly:
+    if geo.Lx == geo.Ly and geo.periodic[0] == geo.periodic[1]:  # a cylinder has no 90-degree rotation
         maps += [lambda x, y: (y, x), lambda x, y: (Y - y, x), lambda x, y: (y, X - x), lambda x, y: (Y - y, X - x)]
     if geo.Ly == 1:
         maps = maps[:2]
@@ -384,7 +384,8 @@ def marshall_sublattice(problem: Problem) -> np.ndarray | None:
         return None
     if params.get("J1", params.get("J", 1.0)) <= 0:
         return None
-    if geo.pbc and (geo.Lx % 2 or (geo.Ly > 1 and geo.Ly % 2)):
+    px, py = geo.periodic
+    if (px and geo.Lx % 2) or (py and geo.Ly > 1 and geo.Ly % 2):
         return None
     x, y = geo.coords[:, 0], geo.coords[:, 1]
     return (x + y) % 2 == 0

@@ -40,7 +40,7 @@ def _rbm_symm(problem: Problem, o: RBMOptions):
 
 def _periodic_sites(problem: Problem) -> str | None:
     geo = problem.geometry
-    if not getattr(geo, "pbc", False) or not hasattr(geo, "translations"):
+    if not getattr(geo, "torus", False):
         return "rbm_symm needs a periodic site lattice (j1j2 or heisenberg_chain with pbc = true)"
     if problem.local_space.fermionic:
         return "rbm_symm acts on site configurations; t-J configurations hold two modes per site"

@@ -290,7 +290,7 @@ def _fits(problem: Problem) -> str | None:
             "vit acts on spin-1/2 sites of a square lattice or chain (j1j2, heisenberg_chain), "
             "not on links; for gauge models use 'gauge_transformer'"
         )
-    if not geo.pbc:
+    if not geo.torus:
         return "vit's factored attention and pooling assume a periodic lattice: set pbc = true"
     return None
 

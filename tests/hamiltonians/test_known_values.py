@@ -127,3 +127,31 @@ def test_stoquastic_where_perron_frobenius_says_so():
             # every amplitude carries the prior's sign (zeros allowed)
             assert np.all(v * sign > -1e-10)
     assert not hamiltonians.get("tj", Lx=2, Ly=3, n_holes=1, pbc=False).stoquastic()
+
+
+@pytest.mark.parametrize("Lx, Ly, n_holes", [(4, 3, 5), (3, 4, 7)])
+def test_polarised_tj_on_a_cylinder_is_free_fermions_analytically(Lx, Ly, n_holes):
+    """``pbc = [true, false]``: periodic around ``x``, open along ``y``. Spinless fermions with
+    hopping ``-t`` there have the levels ``-2t cos(2 pi m / Lx) - 2t cos(pi n / (Ly + 1))``
+    (plane waves around, standing waves along); the geometry is not read from the lattice."""
+    t = 0.8
+    p = hamiltonians.get("tj", Lx=Lx, Ly=Ly, n_holes=n_holes, pbc=[True, False], t=t, Sz=(Lx * Ly - n_holes) / 2)
+    kx = 2 * np.pi * np.arange(Lx) / Lx
+    ky = np.pi * np.arange(1, Ly + 1) / (Ly + 1)
+    levels = np.sort((-2 * t * np.cos(kx)[:, None] - 2 * t * np.cos(ky)[None, :]).ravel())
+    assert p.exact() == pytest.approx(levels[: Lx * Ly - n_holes].sum(), abs=1e-10)
+
+
+def test_j1j2_cylinder_matches_netket_grid():
+    """The 4x3 cylinder (J2 = 0.4) against NetKet's own lattice with ``pbc=[True, False]`` and
+    its ``Heisenberg`` operator (Pauli matrices: 4x our ``S = sigma/2`` energies)."""
+    import netket as nk
+
+    J2 = 0.4
+    p = hamiltonians.get("j1j2", Lx=4, Ly=3, J2=J2, pbc=[True, False])
+    graph = nk.graph.Grid([4, 3], pbc=[True, False], max_neighbor_order=2)
+    hilbert = nk.hilbert.Spin(0.5, graph.n_nodes, total_sz=0)
+    h = nk.operator.Heisenberg(hilbert, graph, J=[1.0, J2], sign_rule=[False, False])
+    assert p.exact() == pytest.approx(nk.exact.lanczos_ed(h)[0] / 4, abs=1e-9)
+    assert len(p.geometry.bonds) == len(graph.edges(filter_color=0)) == 4 * 3 + 4 * 2
+    assert len(p.geometry.diagonals) == len(graph.edges(filter_color=1)) == 2 * 4 * 2

@@ -69,6 +69,9 @@ def test_params_are_filled_with_defaults():
         (lambda: hamiltonians.get("u1_qlm", Lx=2, Ly=2, charges=[[0, 0, 3], [1, 1, -3]]), ["|q| <= 2"]),
         (lambda: hamiltonians.get("z2_gauge", Lx=1, Ly=3, h=0.1), ["lattice too small", "'Lx'=1"]),
         (lambda: hamiltonians.get("j1j2", Lx=3, Ly=4, marshall=True), ["marshall", "bipartite"]),
+        (lambda: hamiltonians.get("j1j2", Lx=3, Ly=4, pbc=[True, False], marshall=True), ["marshall", "bipartite"]),
+        (lambda: hamiltonians.get("j1j2", Lx=4, Ly=4, pbc=[True]), ["one flag per direction", "[true, false]"]),
+        (lambda: hamiltonians.get("tj", Lx=2, Ly=4, n_holes=1, pbc=[True, False]), ["lattice too small", "'Lx'=2"]),
     ],
 )
 def test_bad_input_is_rejected_with_a_clear_message(call, fragments):

@@ -250,6 +250,23 @@ def test_marshall_sublattice():
     assert sub.sum() == 8 and all(sub[i] != sub[i + 1] for i in range(15))
 
 
+@pytest.mark.parametrize(
+    "pbc, order", [(True, 8), (False, 8), ([True, False], 4)], ids=["torus", "open", "cylinder"]
+)
+def test_point_group_maps_bonds_onto_bonds(pbc, order):
+    """Every element of ``symmetrize = "point_group"`` is an automorphism of the J1-J2 lattice
+    (nearest and diagonal bonds onto themselves); a cylinder loses the 90-degree rotations."""
+    p = hamiltonians.get("j1j2", Lx=4, Ly=4, J2=0.5, pbc=pbc)
+    perms = np.asarray(site_symmetries(p, "point_group"))
+    assert len(perms) == order and len({tuple(g) for g in perms}) == order
+    for bonds in (p.geometry.bonds, p.geometry.diagonals):
+        edges = {frozenset(b) for b in bonds}
+        for g in perms:
+            assert {frozenset((g[i], g[j])) for i, j in bonds} == edges
+    # the cylinder keeps its bipartite Marshall sublattice (even circumference)
+    assert marshall_sublattice(p).sum() == 8
+
+
 def test_model_fits_and_options():
     tr, gt = model_spec("transformer"), model_spec("gauge_transformer")
     z2 = hamiltonians.get("z2_gauge", Lx=2, Ly=2, h=0.1)

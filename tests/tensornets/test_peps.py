@@ -41,12 +41,13 @@ def peps_run(tmp_path, Lx, Ly, J2, D, taus, sweeps, tag="run", resume=False, fu=
     "name, params, message",
     [
         ("j1j2", dict(Lx=4, Ly=4), "set pbc = false"),
+        ("j1j2", dict(Lx=4, Ly=4, pbc=[True, False]), "set pbc = false"),
         ("heisenberg_chain", dict(L=8, pbc=False), "one-dimensional"),
         ("z2_gauge", dict(Lx=2, Ly=2, h=0.5), "links"),
         ("tj", dict(Lx=2, Ly=3, n_holes=2, pbc=False), "fermionic"),
         ("j1j2", dict(Lx=2, Ly=3, pbc=False, Sz=1.0), "does not fix total S\\^z"),
     ],
-    ids=["periodic", "chain", "gauge", "tj", "sector"],
+    ids=["periodic", "cylinder", "chain", "gauge", "tj", "sector"],
 )
 def test_peps_refuses_what_it_cannot_do(name, params, message):
     problem = hamiltonians.get(name, **params)
