@@ -31,7 +31,9 @@ at that bond dimension only, and its extrapolation says how far it is from the l
 
 Extrapolation in the truncation error: for each bond dimension of the schedule the energy and
 ``eps`` of the *last* sweep at that bond dimension form a point (repeat a bond dimension in
-``bond_dims`` to converge the sweeps at it). The last ``extrapolation_points`` points are fitted
+``bond_dims`` to converge the sweeps at it). The last ``extrapolation_points`` points (fewer
+where ``eps`` stops falling with the bond dimension: no extrapolation at all when only the last
+point is left, the state being converged to the SVD's noise floor) are fitted
 by ``E(eps) = E_0 + a eps`` (least squares), the asymptotic law of two-site DMRG for small
 discarded weight; ``E_0`` is ``energy_extrapolated``. Its uncertainty adds in quadrature the
 fit's standard error of ``E_0`` (three or more points) and a fifth of the extrapolation distance
@@ -144,6 +146,19 @@ def mps_variance(mps: qtn.MatrixProductState, mpo: qtn.MatrixProductOperator, en
     norm = float(np.real(mps.H @ mps))
     h2 = float(np.real(qtn.expec_TN_1D(mps.H, mpo, mpo, mps))) / norm
     return max(h2 - energy**2, 0.0)
+
+
+def asymptotic_points(points: list[tuple[float, float]], n_max: int) -> list[tuple[float, float]]:
+    """The ``(energy, eps)`` points (in order of growing bond dimension) to extrapolate: at most
+    the last ``n_max``, and only the trailing run whose discarded weight ``eps`` falls as the
+    bond dimension grows. At the SVD's noise floor (a converged state, ``eps ~ 1e-11`` rising
+    and falling at random) ``eps`` no longer measures the error, and a line through such points
+    lands off the variational energy (4x3 J1-J2 cylinder: 2.5 sigma above ED, which the last
+    sweep matched to 1e-10); there only the last point is left and nothing is extrapolated."""
+    start = len(points) - 1
+    while start > 0 and points[start - 1][1] > points[start][1]:
+        start -= 1
+    return points[max(start, len(points) - n_max) :]
 
 
 def extrapolate_in_truncation(truncation_errors: Any, energies: Any) -> tuple[float, float]:
@@ -440,7 +455,7 @@ class DMRG(Method):
             "extrapolation_energies": np.asarray([e for e, _ in self.points.values()]),
             "extrapolation_truncation_errors": np.asarray([t for _, t in self.points.values()]),
         }
-        last = list(self.points.values())[-self.options.extrapolation_points :]
+        last = asymptotic_points(list(self.points.values()), self.options.extrapolation_points)
         if len({t for _, t in last}) >= 2:
             e0, err = extrapolate_in_truncation([t for _, t in last], [e for e, _ in last])
             out["energy_extrapolated"] = e0

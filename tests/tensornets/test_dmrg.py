@@ -6,7 +6,7 @@ import pytest
 import hamiltonians
 from nqs import config as cfg
 from nqs.runner import run
-from tensornets.dmrg import DMRG, DMRGOptions
+from tensornets.dmrg import DMRG, DMRGOptions, asymptotic_points
 
 CONFIG = """
 [problem]
@@ -136,9 +136,11 @@ def dmrg_defaults(problem, **options):
         # 18 links, winding sectors 0.43 apart: a random start settles in an excited winding
         # sector, a bond-16 start cannot grow its bonds (1.0 above ED); ~3 s
         ("z2_gauge", dict(Lx=3, Ly=3, h=0.4)),
+        # the cylinder of DMRG studies: periodic around x (4 sites), open along y
+        ("j1j2", dict(Lx=4, Ly=3, J2=0.5, pbc=[True, False])),
         pytest.param("j1j2", dict(Lx=4, Ly=4, J2=0.5, pbc=True), marks=pytest.mark.slow),
     ],
-    ids=["z2-2x2", "tj-2x3-2holes", "z2-3x3", "j1j2-4x4-J2=0.5-periodic"],
+    ids=["z2-2x2", "tj-2x3-2holes", "z2-3x3", "j1j2-4x3-cylinder", "j1j2-4x4-J2=0.5-periodic"],
 )
 def test_dmrg_defaults_reach_ed(name, params):
     p = hamiltonians.get(name, **params)
@@ -198,3 +200,13 @@ def test_mps_variance_matches_dense():
     assert mps_variance(m.mps, mpo, e) == pytest.approx(float(v @ h @ h @ v) - e**2, rel=1e-8)
     assert r["variance"] > 1e-3  # bond 2 is far from the ground state
     assert dmrg_defaults(p)["variance"] < 1e-9
+
+
+def test_extrapolation_skips_points_at_the_noise_floor():
+    falling = [(-1.0, 1e-3), (-1.1, 1e-4), (-1.11, 1e-5), (-1.111, 1e-6)]
+    assert asymptotic_points(falling, 3) == falling[1:]
+    # converged: eps rises and falls around 1e-11 after chi = 16; only the last point is left
+    floor = [(-6.15, 1.8e-4), (-6.1713, 2.1e-11), (-6.17203, 5.2e-11), (-6.17203, 7.5e-11)]
+    assert asymptotic_points(floor, 3) == floor[-1:]
+    assert asymptotic_points(floor[:2], 3) == floor[:2]
+
