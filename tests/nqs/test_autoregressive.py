@@ -346,7 +346,11 @@ BAD_CONFIGS = {
     "unknown symmetry": ('name = "heisenberg_chain"\nL = 6', 'model = "transformer"\nsymmetrize = "rotations"', r"key 'symmetrize' must be 'auto' \| 'none' \| 'point_group'"),
     "translations on an open lattice": (
         'name = "tj"\nLx = 2\nLy = 3\nn_holes = 2\npbc = false', 'model = "transformer"\nsymmetrize = "translations"',
-        "needs a periodic lattice; use 'point_group' on open ones; or symmetrize = 'none'",
+        "needs a lattice periodic in both directions; use 'point_group'; or symmetrize = 'none'",
+    ),
+    "translations on a cylinder": (
+        'name = "j1j2"\nLx = 4\nLy = 3\npbc = [true, false]', 'model = "transformer"\nsymmetrize = "space_group"',
+        "needs a lattice periodic in both directions; use 'point_group'",
     ),
     "rnn symmetry on links": (
         'name = "z2_gauge"\nLx = 2\nLy = 2\nh = 0.1', 'model = "ar_rnn"\nsymmetrize = "point_group"',
