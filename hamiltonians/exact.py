@@ -208,9 +208,9 @@ def ground_manifold(
     projector ``P0 / g``. Levels within ``degeneracy_tol * max(1, |E0|)`` of the lowest count
     as degenerate.
 
-    Dense diagonalisation up to ``dense_max`` states. Above, Lanczos: it can return fewer copies of a
-    degenerate level than there are (on the 4x4 t-J torus with one hole, 4 of 5 with eight
-    wanted levels), so the manifold found is completed by deflation: the lowest level of
+    Dense diagonalisation up to ``dense_max`` states. Above, Lanczos: it can return fewer copies
+    of a degenerate level than there are (on the 4x4 t-J torus with one hole, 4 of the 6 with
+    eight wanted levels, 5 with twelve), so the manifold found is completed by deflation: the lowest level of
     ``H + s V V^dag`` (``V`` the vectors so far, shifted out of the way) is added while it
     still lies in the manifold. ``ValueError`` beyond ``max_degeneracy``.
     """
