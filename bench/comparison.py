@@ -11,6 +11,8 @@ about 10 min each; the 6x6 ViT (space-group default, 8 images per amplitude) wou
 2.5 h per row, and the 6x6 ANTN did not reach its first 25-step checkpoint in 37 min (so more
 than 90 s per step, over 3.7 h per row), so the whole table is a long job for one machine. A run stopped before
 its end (resumable) appears with the energy of its last recorded step and says so in ``status``.
+Each run shows its progress bar on stderr (steps, energy per site, error against the reference;
+every 10 s when stderr is a file), so an hour-long row can be followed with ``tail``.
 
     python bench/comparison.py --only z2_4x4_h=0.3 --runs dmrg    # one row
 
@@ -109,7 +111,7 @@ def run_one(workdir: Path, problem: str, run_name: str, rerun: bool) -> None:
         resume = old is not None and old.checkpoint_step is not None
     text = f"[problem]\n{PROBLEMS[problem]}\n\n[method]\n{RUNS[problem][run_name]}\n\n[output]\narchive = '{path}'\n"
     t0 = time.perf_counter()
-    a = run(loads(text), resume=resume, overwrite=not resume, progress=False, log=lambda s: None)
+    a = run(loads(text), resume=resume, overwrite=not resume, progress=True, log=print)
     how = "continued" if resume else "ran"
     print(f"{problem} {run_name}: {how}, E = {a.result['energy']:.6f}, {time.perf_counter() - t0:.0f} s", flush=True)
 

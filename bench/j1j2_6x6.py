@@ -53,7 +53,7 @@ def train(model: str, budget: float, chunk: int, seed: int, workdir: Path) -> di
             f"{PROBLEM}\n[method]\nkind = 'vmc'\nmodel = '{model}'\nn_iter = {n_iter}\nseed = {seed}\n\n"
             f"[output]\narchive = '{archive}'\ncheckpoint_every = {chunk}\n"
         )
-        a = run(loads(text), resume=resume, overwrite=not resume, progress=False, log=lambda s: None)
+        a = run(loads(text), resume=resume, overwrite=not resume, progress=True, log=print)
         print(f"{model}: {n_iter} iterations, {a.result['wall_time']:.0f} s, "
               f"rel. error {a.result.get('relative_error', float('nan')):.2e}", flush=True)
         if a.result["wall_time"] >= budget:
