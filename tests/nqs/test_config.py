@@ -1,5 +1,7 @@
 """Run configurations fail before any computation, with a message that names the fix."""
 
+from pathlib import Path
+
 import pytest
 
 from nqs.config import ConfigError, load, loads
@@ -76,3 +78,10 @@ def test_a_file_that_is_not_toml(tmp_path):
         load(path)
     with pytest.raises(ConfigError, match="no configuration file"):
         load(tmp_path / "missing.toml")
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.toml")), ids=lambda p: p.name)
+def test_shipped_configs_are_valid(path):
+    """Every example configuration of ``configs/`` passes the checks that precede a run."""
+    c = load(path)
+    assert c.problem.n_sites > 0
