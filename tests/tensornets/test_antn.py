@@ -207,7 +207,7 @@ def test_entry_point_and_bad_options(tmp_path):
     )
     with pytest.raises(ConfigError, match="sign_prior 'marshall' needs"):
         cfg.loads(tj)
-    message = "needs a periodic lattice; use 'point_group' on open ones; or symmetrize = 'none'"
+    message = "needs a lattice periodic in both directions; use 'point_group'; or symmetrize = 'none'"
     with pytest.raises(ConfigError, match=message):
         cfg.loads(tj.replace("sign_prior = 'marshall'", "symmetrize = 'translations'"))
 
