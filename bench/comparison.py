@@ -6,7 +6,9 @@ archives, so a finished run is not repeated when the script is run again and a s
 continued from its last checkpoint (``--rerun`` starts every run afresh). Budgets are fixed
 numbers of steps (iterations, sweeps or stages); ``wall_seconds`` says what each run cost.
 Measured on one core of the 2-core machine (2026-11-30): the 6x6 DMRG 18-20 min per row, the
-6x6 Transformer about an hour, HFDS and ANTN on t-J 4x4 about 30 min each, the Z2 4x4 rows
+6x6 Transformer about an hour before its default became the point-group average (8 images
+per amplitude; on 2026-11-30 the J2 = 0 row did not reach its 50-step checkpoint in 71 min on
+a core shared with the test suite), HFDS and ANTN on t-J 4x4 about 30 min each, the Z2 4x4 rows
 about 10 min each; the 6x6 ViT (space-group default, 8 images per amplitude) would take about
 2.5 h per row, and the 6x6 ANTN did not reach its first 25-step checkpoint in 37 min (so more
 than 90 s per step, over 3.7 h per row), so the whole table is a long job for one machine. A run stopped before
