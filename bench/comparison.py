@@ -10,8 +10,9 @@ Measured on one core of the 2-core machine (2026-11-30): the 6x6 DMRG 18-20 min 
 per amplitude; on 2026-11-30 the J2 = 0 row did not reach its 50-step checkpoint in 71 min on
 a core shared with the test suite), HFDS and ANTN on t-J 4x4 about 30 min each, the Z2 4x4 rows
 about 10 min each; the 6x6 ViT (space-group default, 8 images per amplitude) would take about
-2.5 h per row, and the 6x6 ANTN did not reach its first 25-step checkpoint in 37 min (so more
-than 90 s per step, over 3.7 h per row), so the whole table is a long job for one machine. A run stopped before
+2.5 h per row, and the 6x6 ANTN did not reach its first 50-step checkpoint in 37 min (more
+than 44 s per step, over 1.8 h per row), so the whole table is a long job for one machine. A
+run stopped before
 its end (resumable) appears with the energy of its last recorded step and says so in ``status``.
 Each run shows its progress bar on stderr (steps, energy per site, error against the reference;
 every 10 s when stderr is a file), so an hour-long row can be followed with ``tail``.
