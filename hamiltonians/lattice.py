@@ -75,11 +75,11 @@ class SquareLattice:
 
     def _neighbour_pairs(self, shifts: list[tuple[int, int]]) -> list[tuple[int, int]]:
         pairs: set[tuple[int, int]] = set()
+        px, py = self.periodic
         for x in range(self.Lx):
             for y in range(self.Ly):
                 for dx, dy in shifts:
                     xx, yy = x + dx, y + dy
-                    px, py = self.periodic
                     if not (px or 0 <= xx < self.Lx) or not (py or 0 <= yy < self.Ly):
                         continue
                     i, j = self.index(x, y), self.index(xx, yy)
