@@ -136,6 +136,8 @@ def rows_of(workdir: Path, problem: str) -> list[dict]:
         exact = r.get("exact_energy", reference)
         energy = r.get("energy")
         status = a.status
+        if energy is None and not len(a.history.get("energy", [])):
+            continue  # killed before its first checkpoint: nothing measured, no row
         if energy is None and len(a.history.get("energy", [])):
             # stopped before its end (budget or interruption; resumable): the last recorded
             # sweep's or step's energy, flagged in the status column
