@@ -22,8 +22,8 @@ demo: $(STAMP)
 
 # Two workers, one test file each (module-level fixtures are built once per file): the suite
 # is mostly single-threaded tracing and compilation, which one process cannot spread over the
-# 2-core CI machine (fresh clone, 2026-11-30: 10 min 41 s of tests on two workers, 332 tests;
-# 358 tests later that day: 20 min 5 s on a machine also running a DMRG job and other tests).
+# 2-core CI machine (fresh clone, 2026-11-30: 358 tests, 15 min 17 s on two workers, quiet
+# machine; 332 tests took 10 min 41 s earlier that day).
 # TEST_WORKERS=0 runs in one process.
 TEST_WORKERS ?= 2
 test: $(STAMP)
