@@ -3,13 +3,24 @@
 DMRG works in the same symmetry sector as VMC and exact diagonalisation. The start lies in it
 (below), and the Hamiltonian conserves it, so the sweeps minimise the bare MPO
 ``problem.to_mpo(penalty=0)`` in snake order while ``<P>`` (``P >= 1`` off the sector, 0 on it),
-measured after every sweep (``sector_leak`` in the history), stays below ``leak_tol``; once it
-does not (round-off in the local eigensolver grows into a lower state outside the sector, as for
-t-J, whose MPO has no chemical potential), the penalty ``mu P`` is added for the rest of the run.
+measured after every sweep (``sector_leak`` in the history), stays below ``leak_tol`` or the
+sweep's truncation error ``eps``; once it does not (round-off in the local eigensolver grows into
+a lower state outside the sector, as for t-J, whose MPO has no chemical potential), the penalty
+``mu P`` is added for the rest of the run. A leak up to ``eps`` is truncation, not growth: the
+dense SVD cuts through degenerate Schmidt values of different sectors (an SU(2) multiplet), and
+the kept vectors mix them (open 4x4 J1-J2 at chi = 32: ``<P>`` 2e-8 to 5e-7 at ``eps`` ~ 5e-4,
+not growing); switching the penalty on for it cost a restart of the stage and its points.
 The final result reports ``<P>`` (``sector_penalty``). A penalty from the start instead, as
 before, made the local problems stiff: 2.6x the time to the same energy on the Heisenberg chain
-(``bench/dmrg_cost.py``). One step of the run is one sweep; the
-bond dimension follows ``bond_dims`` (last value repeated). The largest discarded weight of each
+(``bench/dmrg_cost.py``). One step of the run is one sweep. The bond dimension follows the
+stages of ``bond_dims``: each value is held for at least ``min_sweeps_per_bond_dim`` sweeps and
+until the energy per site changes by less than ``bond_dim_tol`` between consecutive sweeps (at
+most ``max_sweeps_per_bond_dim``); the last value is held to the end. The hold matters for the
+extrapolation below: the first sweep at a larger bond dimension grows the state from the
+smaller one, discards almost nothing (a two-site update from bond ``chi`` has Schmidt rank at
+most ``d chi``) and has not converged, so its ``eps`` and energy say little about the new bond
+dimension (4x8 cylinder, one sweep per value: ``eps`` 9e-11 at chi = 64, below 3.5e-7 at 128).
+The largest discarded weight of each
 sweep (sum of the squared singular values cut at one bond, maximised over the bonds of the sweep)
 is recorded as its truncation error ``eps``. The MPS tensors are the checkpoint.
 
@@ -22,16 +33,16 @@ Convergence, by energy and truncation error: the run stops after sweep ``k`` whe
 
 * (energy) ``|E_k - E_{k-1}| / N < tol``, and
 * (truncation) ``eps_k < truncation_tol`` -- the bond dimension no longer limits the state, so the
-  rest of the schedule is skipped -- or sweeps ``k-1`` and ``k`` both ran at the final bond
-  dimension of the schedule, which cannot grow further.
+  rest of the schedule is skipped (not on a stage's first sweep, see above) -- or at least
+  ``min_sweeps_per_bond_dim`` sweeps ran at the final bond dimension of the schedule, which
+  cannot grow further.
 
 The result's ``converged`` is true when the energy criterion and ``eps_k < truncation_tol`` hold
 at the end; a run stopped at the final bond dimension with a larger ``eps`` is energy-converged
 at that bond dimension only, and its extrapolation says how far it is from the limit.
 
 Extrapolation in the truncation error: for each bond dimension of the schedule the energy and
-``eps`` of the *last* sweep at that bond dimension form a point (repeat a bond dimension in
-``bond_dims`` to converge the sweeps at it). The last ``extrapolation_points`` points (fewer
+``eps`` of the *last* sweep at that bond dimension (converged at it, above) form a point. The last ``extrapolation_points`` points (fewer
 where ``eps`` stops falling with the bond dimension: no extrapolation at all when only the last
 point is left, the state being converged to the SVD's noise floor) are fitted
 by ``E(eps) = E_0 + a eps`` (least squares), the asymptotic law of two-site DMRG for small
@@ -63,13 +74,22 @@ class DMRGOptions:
     """``[method]`` keys of ``kind = "dmrg"``."""
 
     bond_dims: list[int] = field(default_factory=lambda: [16, 32, 64, 128, 256])
-    """Maximum bond dimension per sweep; the last value repeats. Values below the bond dimension
-    of the initial sector MPS (the sector automaton's width, e.g. 64 on the Z2 3x3 torus) are
-    raised to it."""
+    """Schedule of maximum bond dimensions, one stage each (held as ``min_sweeps_per_bond_dim``,
+    ``max_sweeps_per_bond_dim`` and ``bond_dim_tol`` say; the last to the end). Values below the
+    bond dimension of the initial sector MPS (the sector automaton's width, e.g. 64 on the Z2
+    3x3 torus) are raised to it."""
     cutoff: float = 1e-10
     """Relative singular-value cutoff (sum of discarded squares) when splitting."""
-    max_sweeps: int = 20
+    max_sweeps: int = 30
     """Upper limit on sweeps (steps of the run)."""
+    min_sweeps_per_bond_dim: int = 2
+    """Sweeps held at each bond dimension of the schedule before the next may start (2: one in
+    each direction; the first at a new value only grows the state)."""
+    max_sweeps_per_bond_dim: int = 4
+    """Sweeps after which the schedule moves on even if ``bond_dim_tol`` is not met."""
+    bond_dim_tol: float = 1e-6
+    """Change of the energy per site between consecutive sweeps below which the schedule moves
+    on to its next bond dimension (after ``min_sweeps_per_bond_dim``)."""
     tol: float = 1e-9
     """Energy criterion: largest change of the energy per site between two consecutive sweeps
     (see the module docstring for the full stopping rule)."""
@@ -82,10 +102,12 @@ class DMRGOptions:
     penalty: float | str = "auto"
     """Sector penalty ``mu``. ``"auto"``: none while the state stays in the sector (the start
     lies in it, and the Hamiltonian conserves it), ``problem.penalty_scale()`` from the first
-    sweep after which ``<P>`` exceeds ``leak_tol`` (or from the start, if the start is not in
-    the sector); a number: that penalty throughout (0: none, unguarded)."""
+    sweep after which ``<P>`` exceeds ``leak_tol`` and the sweep's truncation error (or from
+    the start, if the start is not in the sector); a number: that penalty throughout (0: none,
+    unguarded)."""
     leak_tol: float = 1e-8
-    """``<P>`` after a sweep above which ``penalty = "auto"`` switches the penalty on."""
+    """``<P>`` after a sweep above which (and above the sweep's truncation error)
+    ``penalty = "auto"`` switches the penalty on."""
     seed: int = 0
     """Seeds the random initial MPS."""
     local_eig_ncv: int = 20
@@ -102,6 +124,13 @@ class DMRGOptions:
             raise ValueError(f"penalty must be >= 0, got {self.penalty}")
         if self.cutoff < 0 or self.tol <= 0:
             raise ValueError("cutoff must be >= 0 and tol > 0")
+        if not 1 <= self.min_sweeps_per_bond_dim <= self.max_sweeps_per_bond_dim:
+            raise ValueError(
+                "need 1 <= min_sweeps_per_bond_dim <= max_sweeps_per_bond_dim, got "
+                f"{self.min_sweeps_per_bond_dim} and {self.max_sweeps_per_bond_dim}"
+            )
+        if not self.bond_dim_tol > 0:
+            raise ValueError(f"bond_dim_tol must be > 0, got {self.bond_dim_tol}")
         if not self.truncation_tol > 0:
             raise ValueError(f"truncation_tol must be > 0, got {self.truncation_tol}")
         if self.extrapolation_points < 2:
@@ -307,6 +336,9 @@ class DMRG(Method):
         # bond dimension of the schedule -> (energy, eps) of the last sweep run at it
         self.points: dict[int, tuple[float, float]] = {}
         self.converged = False
+        # position in the schedule: index into bond_dims, and sweeps run at it so far
+        self.stage = 0
+        self.stage_sweeps = 0
 
     @property
     def total_steps(self) -> int:
@@ -316,11 +348,27 @@ class DMRG(Method):
     def n_parameters(self) -> int:
         return int(sum(t.size for t in self.mps.tensors))
 
-    def bond_dim(self, sweep: int) -> int:
-        """Maximum bond dimension of ``sweep``: the schedule's, raised to the initial MPS's
-        bond dimension (capped at the schedule's largest value)."""
+    def bond_dim(self) -> int:
+        """Maximum bond dimension of the current stage: the schedule's, raised to the initial
+        MPS's bond dimension (capped at the schedule's largest value)."""
         dims = self.options.bond_dims
-        return min(max(dims[min(sweep, len(dims) - 1)], self.min_bond), max(dims))
+        return min(max(dims[min(self.stage, len(dims) - 1)], self.min_bond), max(dims))
+
+    @property
+    def at_final_stage(self) -> bool:
+        return self.stage >= len(self.options.bond_dims) - 1
+
+    def _advance_schedule(self) -> None:
+        """After a sweep: count it in its stage and move to the next bond dimension once the
+        stage has converged (module docstring)."""
+        o = self.options
+        self.stage_sweeps += 1
+        if self.at_final_stage or self.stage_sweeps < o.min_sweeps_per_bond_dim:
+            return
+        settled = abs(self.energies[-1] - self.energies[-2]) / self.problem.n_sites < o.bond_dim_tol
+        if settled or self.stage_sweeps >= o.max_sweeps_per_bond_dim:
+            self.stage += 1
+            self.stage_sweeps = 0
 
     @property
     def mpo(self) -> qtn.MatrixProductOperator:
@@ -337,8 +385,8 @@ class DMRG(Method):
         with_p = float(np.real(qtn.expec_TN_1D(mps.H, self.unit_penalty_mpo, mps)))
         return (with_p - float(np.real(qtn.expec_TN_1D(mps.H, self.bare_mpo, mps)))) / norm
 
-    def _eigensolver(self, sweep: int) -> qtn.DMRG2:
-        dmrg = qtn.DMRG2(self.mpo, bond_dims=self.bond_dim(sweep), cutoffs=self.options.cutoff, p0=self.mps)
+    def _eigensolver(self) -> qtn.DMRG2:
+        dmrg = qtn.DMRG2(self.mpo, bond_dims=self.bond_dim(), cutoffs=self.options.cutoff, p0=self.mps)
         # quimb's default of 4 Lanczos vectors needs ~100 ARPACK restarts per local problem on
         # 2D snake MPOs; 20 cuts the sweep time about fourfold at equal energies.
         dmrg.opts["local_eig_ncv"] = self.options.local_eig_ncv
@@ -346,7 +394,7 @@ class DMRG(Method):
 
     def run(self, start: int, recorder: Recorder) -> None:
         o = self.options
-        dmrg = self._eigensolver(start)
+        dmrg = self._eigensolver()
         canonize = True
         for sweep in range(start, o.max_sweeps):
             info = _MaxError()
@@ -357,7 +405,7 @@ class DMRG(Method):
                 energy = dmrg.sweep(
                     direction,
                     canonize=canonize,
-                    max_bond=self.bond_dim(sweep),
+                    max_bond=self.bond_dim(),
                     cutoff=o.cutoff,
                     cutoff_mode=dmrg.opts["bond_compress_cutoff_mode"],
                     method=dmrg.opts["bond_compress_method"],
@@ -367,30 +415,32 @@ class DMRG(Method):
             eps = info.max_error**2
             self.energies.append(energy)
             self.truncation_errors.append(eps)
-            self.points[self.bond_dim(sweep)] = (energy, eps)
+            self.points[self.bond_dim()] = (energy, eps)
             self.mps = dmrg.state
             canonize = False
             leak = self.sector_leak()
             values = {
                 "energy": energy, "bond_dim": float(self.mps.max_bond()), "truncation_error": eps, "sector_leak": leak,
             }
-            switched = self.guarded and not self.penalty_on and leak > o.leak_tol
+            switched = self.guarded and not self.penalty_on and leak > max(o.leak_tol, eps)
             if switched:
                 # H conserves the sector, so only round-off in the local eigensolver leaves it,
                 # and it grows where a lower state lies outside (t-J at zero chemical potential);
                 # the energies so far mix sectors: no extrapolation point and no stop from them
                 self.penalty_on = True
                 self.points.clear()
-                dmrg, canonize = self._eigensolver(sweep + 1), True
+                self.stage_sweeps = -1  # the stage starts over under the penalty
+                dmrg, canonize = self._eigensolver(), True
             values["sweep_seconds"] = time.perf_counter() - t0
             recorder.record(sweep, values)
-            stop = self._stop_after(sweep) and not switched
+            stop = self._stop_after() and not switched
+            self._advance_schedule()
             if recorder.checkpoint_due(sweep) or stop or sweep == o.max_sweeps - 1:
                 recorder.checkpoint(sweep + 1, self.state_dict())
             if stop:
                 break
 
-    def _stop_after(self, sweep: int) -> bool:
+    def _stop_after(self) -> bool:
         """The stopping rule of the module docstring; sets :attr:`converged`."""
         o = self.options
         if len(self.energies) < 2:
@@ -399,8 +449,10 @@ class DMRG(Method):
         energy_ok = abs(self.energies[-1] - self.energies[-2]) / self.problem.n_sites < o.tol
         truncation_ok = self.truncation_errors[-1] < o.truncation_tol
         self.converged = energy_ok and truncation_ok
-        at_final_bond_dim = sweep >= len(o.bond_dims)  # sweeps sweep-1 and sweep both at the last value
-        return energy_ok and (truncation_ok or at_final_bond_dim)
+        n_held = self.stage_sweeps + 1  # sweeps at this bond dimension, this one included
+        held = self.at_final_stage and n_held >= o.min_sweeps_per_bond_dim
+        grown = n_held >= 2  # a stage's first sweep discards little while the state grows
+        return energy_ok and ((truncation_ok and grown) or held)
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -414,6 +466,8 @@ class DMRG(Method):
             },
             "converged": bool(self.converged),
             "penalty_on": bool(self.penalty_on),
+            "stage": int(self.stage),
+            "stage_sweeps": int(self.stage_sweeps),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -430,6 +484,11 @@ class DMRG(Method):
         }
         self.converged = bool(state["converged"])
         self.penalty_on = bool(state.get("penalty_on", True))
+        if "stage" in state:
+            self.stage, self.stage_sweeps = int(state["stage"]), int(state["stage_sweeps"])
+        else:  # checkpoint of the one-sweep-per-value schedule (before 2026-12)
+            n, last = len(self.energies), len(self.options.bond_dims) - 1
+            self.stage, self.stage_sweeps = min(n, last), max(n - last, 0)
 
     def measure(self, names: list[str]) -> dict[str, dict[str, Any]]:
         from nqs.observables import measure_mps

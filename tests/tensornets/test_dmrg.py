@@ -35,7 +35,7 @@ def dmrg_run(tmp_path, name, params, bond_dims, sweeps, tag="run", resume=False)
 
 
 def test_dmrg_heisenberg_chain_matches_ed(tmp_path):
-    a = dmrg_run(tmp_path, "heisenberg_chain", dict(L=12, J2=0.3, pbc=False), [8, 16, 32, 64], 8)
+    a = dmrg_run(tmp_path, "heisenberg_chain", dict(L=12, J2=0.3, pbc=False), [8, 16, 32, 64], 16)
     # 12 sites open: chi = 64 covers the Schmidt spectrum to ~1e-12 discarded weight
     assert a.result["energy"] == pytest.approx(a.result["exact_energy"], abs=1e-8)
     assert a.status == "completed"
@@ -49,7 +49,7 @@ def test_dmrg_tj_stays_in_the_electron_sector(tmp_path):
     # the bare MPO's global minimum has fewer holes (see test_backends): from the in-sector
     # start, round-off grows into it, the leak guard sees <P> rise and switches the penalty on,
     # and DMRG lands on the 2-hole sector ground state
-    a = dmrg_run(tmp_path, "tj", dict(Lx=2, Ly=3, n_holes=2, pbc=False), [9, 27, 64], 8)
+    a = dmrg_run(tmp_path, "tj", dict(Lx=2, Ly=3, n_holes=2, pbc=False), [9, 27, 64], 16)
     assert a.result["energy"] == pytest.approx(a.result["exact_energy"], abs=1e-8)
     assert a.result["sector_penalty"] == pytest.approx(0.0, abs=1e-8)
     leak = a.history["sector_leak"]
@@ -85,7 +85,7 @@ def test_start_lies_in_the_sector_and_sweeps_run_without_penalty(name, params):
 
 
 def test_dmrg_z2_gauge_respects_gauss_law(tmp_path):
-    a = dmrg_run(tmp_path, "z2_gauge", dict(Lx=2, Ly=2, h=0.4), [8, 16, 32], 8)
+    a = dmrg_run(tmp_path, "z2_gauge", dict(Lx=2, Ly=2, h=0.4), [8, 16, 32], 16)
     assert a.result["energy"] == pytest.approx(a.result["exact_energy"], abs=1e-8)
 
 
@@ -175,7 +175,9 @@ def test_truncation_extrapolation_brackets_ed():
     # error and closer to it than the best point. (The periodic 4x4 is not in that regime below
     # chi ~ 100: its discarded weight still grows with chi there.) ~3 s.
     p = hamiltonians.get("j1j2", Lx=4, Ly=4, J2=0.5, pbc=False)
-    r = dmrg_defaults(p, bond_dims=[12] * 4 + [16] * 4 + [24] * 4 + [32] * 4, max_sweeps=16, tol=1e-12)
+    r = dmrg_defaults(
+        p, bond_dims=[12, 16, 24, 32], min_sweeps_per_bond_dim=4, max_sweeps_per_bond_dim=4, max_sweeps=16, tol=1e-12
+    )
     exact = p.exact()
     e_last = r["extrapolation_energies"][-1]
     assert r["extrapolation_truncation_errors"][-1] > 1e-7
@@ -210,3 +212,31 @@ def test_extrapolation_skips_points_at_the_noise_floor():
     assert asymptotic_points(floor, 3) == floor[-1:]
     assert asymptotic_points(floor[:2], 3) == floor[:2]
 
+
+
+def test_schedule_converges_each_bond_dim_before_taking_its_point():
+    # One sweep per bond dimension recorded the first sweep at a new value, which only grows the
+    # state (4x8 cylinder: eps 9e-11 at chi = 64 below 3.5e-7 at 128). Held until converged,
+    # each point must be the energy DMRG reaches at that bond dimension alone (an independent
+    # long run at fixed chi), and eps must fall with chi. Open 4x4 J1-J2, J2 = 0.5.
+    p = hamiltonians.get("j1j2", Lx=4, Ly=4, J2=0.5, pbc=False)
+    # (below chi ~ 16 DMRG on this lattice has competing local minima: grown from chi = 8, the
+    # chi = 12 state settles 1.4e-4 per site above a fresh chi = 12 run)
+    r = dmrg_defaults(p, bond_dims=[16, 24, 32], tol=1e-12, max_sweeps=12)
+    assert list(r["extrapolation_bond_dims"]) == [16, 24, 32]
+    eps = r["extrapolation_truncation_errors"]
+    assert np.all(np.diff(eps) < 0), eps
+    for chi, e in zip(r["extrapolation_bond_dims"], r["extrapolation_energies"]):
+        fixed = dmrg_defaults(p, bond_dims=[int(chi)], tol=1e-12, max_sweeps=6)["energy"]
+        assert e == pytest.approx(fixed, abs=5e-5 * p.n_sites), chi
+
+
+def test_resume_keeps_the_position_in_the_schedule(tmp_path):
+    # stopped in the middle of a stage: the continued run must hold the same bond dimension for
+    # the same number of sweeps as the uninterrupted one
+    params = dict(L=14, J2=0.2, pbc=False)
+    full = dmrg_run(tmp_path, "heisenberg_chain", params, [4, 8, 16], 9, tag="full")
+    dmrg_run(tmp_path, "heisenberg_chain", params, [4, 8, 16], 3, tag="part")
+    resumed = dmrg_run(tmp_path, "heisenberg_chain", params, [4, 8, 16], 9, tag="part", resume=True)
+    np.testing.assert_array_equal(resumed.history["bond_dim"], full.history["bond_dim"])
+    np.testing.assert_allclose(resumed.history["energy"], full.history["energy"], atol=1e-9)
