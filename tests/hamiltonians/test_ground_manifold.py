@@ -20,6 +20,27 @@ def test_toric_code_has_four_ground_states_on_the_torus(dense_max):
     np.testing.assert_allclose(v.T @ v, np.eye(4), atol=1e-10)
 
 
+def test_lanczos_manifold_is_completed_by_deflation():
+    """A level of known multiplicity beyond what Lanczos is asked for: ``H = 1_12 (x) A`` (A a
+    random sparse symmetric 250 x 250 matrix) has its lowest level exactly 12-fold; eight wanted
+    levels cannot hold it, so the deflation must add the rest, and refuse above the cap."""
+    import scipy.sparse as sp
+
+    a = sp.random(250, 250, density=0.05, random_state=np.random.default_rng(3))
+    a = a + a.T
+    h = sp.kron(sp.identity(12), a, format="csr")
+    e_a = np.linalg.eigvalsh(a.toarray())[0]
+    e0, v = ground_manifold(h)
+    assert e0 == pytest.approx(e_a, abs=1e-9)
+    assert v.shape == (3000, 12)
+    np.testing.assert_allclose(h @ v, e0 * v, atol=1e-8)
+    np.testing.assert_allclose(v.T @ v, np.eye(12), atol=1e-10)
+    with pytest.raises(ValueError, match="max_degeneracy"):
+        ground_manifold(h, max_degeneracy=10)
+
+
+# ~30 s on one core (103 s with the suite beside it): the deflation path is covered above
+@pytest.mark.slow
 def test_single_hole_on_the_4x4_torus_is_sixfold_degenerate():
     """One hole in the t-J model on the 4x4 torus (J/t = 0.4, S^z = 1/2): the ground level holds
     the four momenta (+-pi/2, +-pi/2) and the two (pi, 0), (0, pi), degenerate through the
