@@ -6,7 +6,7 @@ import pytest
 import hamiltonians
 from nqs import config as cfg
 from nqs.runner import run
-from tensornets.dmrg import DMRG, DMRGOptions, asymptotic_points
+from tensornets.dmrg import DMRG, DMRGOptions, asymptotic_points, extrapolation
 
 CONFIG = """
 [problem]
@@ -240,3 +240,16 @@ def test_resume_keeps_the_position_in_the_schedule(tmp_path):
     resumed = dmrg_run(tmp_path, "heisenberg_chain", params, [4, 8, 16], 9, tag="part", resume=True)
     np.testing.assert_array_equal(resumed.history["bond_dim"], full.history["bond_dim"])
     np.testing.assert_allclose(resumed.history["energy"], full.history["energy"], atol=1e-9)
+
+
+def test_extrapolation_never_lands_above_the_last_point():
+    # the 4x8 J1-J2 cylinder (J2 = 0.5) at chi = 32, 64, 128: eps falls, but chi = 32 lies
+    # outside the linear regime; a line through all three ends above the chi = 128 energy
+    cylinder = [(-16.6152244, 3.977e-5), (-16.6184011, 2.428e-6), (-16.6187273, 3.519e-7)]
+    e0, err = extrapolation(cylinder, 3)
+    assert e0 < cylinder[-1][0]
+    slope = (cylinder[1][0] - cylinder[2][0]) / (cylinder[1][1] - cylinder[2][1])
+    assert e0 == pytest.approx(cylinder[2][0] - slope * cylinder[2][1], abs=1e-9)  # the last two
+    assert err == pytest.approx(abs(e0 - cylinder[2][0]) / 5)
+    # energies rising as eps falls: no variational sequence, nothing to extrapolate
+    assert extrapolation([(-1.0, 1e-3), (-0.9, 1e-4)], 3) is None
