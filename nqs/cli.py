@@ -3,6 +3,7 @@
 ``nqs run CONFIG.toml [--resume | --overwrite]``  run a ground-state calculation, write its archive
 ``nqs compare A.h5 B.h5 ... [--markdown]``       table of energies, errors, V-scores, costs
 ``nqs plot A.h5 ... -o FIG.png``                  energy vs step with the exact/reference line
+``nqs plot A.h5 ... --truncation -o FIG.png``     DMRG: energy vs discarded weight, extrapolation
 ``nqs show A.h5``                                 one archive in detail
 ``nqs sweep CONFIG.toml --param h=0.1:0.6:11``    independent runs over a grid (processes or Dask)
 ``nqs models``                                    registered Hamiltonians, ansätze and methods
@@ -45,9 +46,17 @@ def _cmd_compare(args) -> int:
 
 
 def _cmd_plot(args) -> int:
-    from .plotting import plot_energy
+    from .plotting import plot_energy, plot_truncation
 
-    out = plot_energy(_load_all(args.archives), args.output, title=args.title)
+    archives = _load_all(args.archives)
+    if args.truncation:
+        try:
+            out = plot_truncation(archives, args.output, title=args.title)
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+    else:
+        out = plot_energy(archives, args.output, title=args.title)
     print(f"wrote {out}")
     return 0
 
@@ -117,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("archives", nargs="+", type=Path)
     pl.add_argument("-o", "--output", type=Path, default=Path("energy.png"))
     pl.add_argument("--title")
+    pl.add_argument(
+        "--truncation", action="store_true", help="DMRG: energy vs discarded weight with the extrapolation"
+    )
     pl.set_defaults(func=_cmd_plot)
 
     s = sub.add_parser("show", help="describe one archive")

@@ -1,5 +1,6 @@
 """Figures of archived runs (``nqs plot``): energy per site against step, with the exact or
-reference energy, and the relative error on a log scale when the exact energy is known."""
+reference energy, and the relative error on a log scale when the exact energy is known; for
+DMRG, the energy against the truncation error with the extrapolation (``--truncation``)."""
 
 from __future__ import annotations
 
@@ -60,6 +61,60 @@ def plot_energy(archives: Sequence[Archive], path: str | Path, title: str | None
         axes[1, 0].grid(alpha=0.3, which="both")
         axes[1, 0].legend(fontsize=8)
     axes[-1, 0].set_xlabel("step (VMC iteration / DMRG sweep)")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_truncation(archives: Sequence[Archive], path: str | Path, title: str | None = None) -> Path:
+    """Energy per site against the discarded weight ``eps`` of each DMRG archive: one point per
+    bond dimension of the schedule (its last sweep; filled where it entered the fit, the
+    bond dimensions ``extrapolation_fit_bond_dims``), the fitted line down to ``eps = 0``, the extrapolated energy with its error
+    bar there, and the exact or reference energy. Writes a PNG; returns the path.
+
+    Raises:
+        ValueError: none of the archives holds DMRG extrapolation points.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = [a for a in archives if len(a.result.get("extrapolation_bond_dims", []))]
+    if not runs:
+        raise ValueError("no DMRG archive with extrapolation points (result key extrapolation_bond_dims) to plot")
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    drawn: set[float] = set()
+    for a in runs:
+        r, n = a.result, a.n_sites
+        chi = np.asarray(r["extrapolation_bond_dims"])
+        e = np.asarray(r["extrapolation_energies"], dtype=float) / n
+        eps = np.asarray(r["extrapolation_truncation_errors"], dtype=float)
+        fit = np.isin(chi, np.asarray(r.get("extrapolation_fit_bond_dims", [])))
+        # filled: the points fitted; open: the others
+        (pts,) = ax.plot(eps[fit], e[fit], "o", label=f"{a.label}: last sweep per bond dimension")
+        color = pts.get_color()
+        ax.plot(eps[~fit], e[~fit], "o", mfc="none", color=color)
+        for c, x, y in zip(chi, eps, e):
+            ax.annotate(f"chi={c}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7, color=color)
+        if "energy_extrapolated" in r and fit.sum() >= 2:
+            slope, _ = np.polyfit(eps[fit], e[fit], 1)
+            e0, err = float(r["energy_extrapolated"]) / n, float(r["energy_extrapolated_error"]) / n
+            x = np.array([0.0, eps[fit].max()])
+            ax.plot(x, e0 + slope * x, "-", color=color, lw=1, label=f"linear fit, E0/N = {e0:.7f} +- {err:.1e}")
+            ax.errorbar([0.0], [e0], yerr=[err], fmt="s", color=color, capsize=3)
+        exact = r.get("exact_energy")
+        if exact is not None and round(exact, 10) not in drawn:
+            ax.axhline(exact / n, color="k", ls="--", lw=1, label=f"exact/reference {exact / n:.7f}")
+            drawn.add(round(exact, 10))
+    ax.set_xlim(left=-0.02 * ax.get_xlim()[1])
+    ax.set(xlabel="discarded weight eps (last sweep at the bond dimension)", ylabel="energy per site")
+    ax.set_title(title or runs[0].problem.get("label", ""), fontsize=9)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

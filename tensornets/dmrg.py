@@ -52,7 +52,8 @@ fit's standard error of ``E_0`` (three or more points) and a fifth of the extrap
 ``|E_0 - E_last|`` (``E_last`` the point with the smallest ``eps``), since the linear law holds
 only asymptotically. The sweep energies include ``mu <P>``, which vanishes in the sector (see
 ``sector_penalty``); the points are stored in the result as ``extrapolation_bond_dims``,
-``extrapolation_energies`` and ``extrapolation_truncation_errors``.
+``extrapolation_energies`` and ``extrapolation_truncation_errors``, the bond dimensions of those
+fitted as ``extrapolation_fit_bond_dims`` (``nqs plot --truncation`` draws them).
 """
 
 from __future__ import annotations
@@ -222,8 +223,9 @@ def extrapolate_in_truncation(truncation_errors: Any, energies: Any) -> tuple[fl
     return float(e0), float(np.hypot(fit_se, abs(e0 - e_last) / 5.0))
 
 
-def extrapolation(points: list[tuple[float, float]], n_max: int) -> tuple[float, float] | None:
-    """``(E_0, error)`` from the schedule's ``(energy, eps)`` points, or ``None`` when they do
+def extrapolation(points: list[tuple[float, float]], n_max: int) -> tuple[float, float, int] | None:
+    """``(E_0, error, n)`` from the schedule's ``(energy, eps)`` points, the line fitted through
+    the last ``n`` of them, or ``None`` when they do
     not allow it: :func:`asymptotic_points`, then the earliest of them dropped while the line
     lands above the energy of the smallest ``eps``. Two-site DMRG is variational and its error
     falls with ``eps``, so ``E_0`` above ``E_last`` means a point outside the linear regime
@@ -234,7 +236,7 @@ def extrapolation(points: list[tuple[float, float]], n_max: int) -> tuple[float,
     while len({t for _, t in last}) >= 2:
         e0, err = extrapolate_in_truncation([t for _, t in last], [e for e, _ in last])
         if e0 <= min(last, key=lambda p: p[1])[0]:
-            return e0, err
+            return e0, err, len(last)
         last = last[1:]
     return None
 
@@ -534,5 +536,6 @@ class DMRG(Method):
         }
         fit = extrapolation(list(self.points.values()), self.options.extrapolation_points)
         if fit is not None:
-            out["energy_extrapolated"], out["energy_extrapolated_error"] = fit
+            out["energy_extrapolated"], out["energy_extrapolated_error"], n_fit = fit
+            out["extrapolation_fit_bond_dims"] = np.asarray(list(self.points)[-n_fit:], dtype=np.int64)
         return out

@@ -238,10 +238,37 @@ def test_extrapolation_never_lands_above_the_last_point():
     # the 4x8 J1-J2 cylinder (J2 = 0.5) at chi = 32, 64, 128: eps falls, but chi = 32 lies
     # outside the linear regime; a line through all three ends above the chi = 128 energy
     cylinder = [(-16.6152244, 3.977e-5), (-16.6184011, 2.428e-6), (-16.6187273, 3.519e-7)]
-    e0, err = extrapolation(cylinder, 3)
+    e0, err, n = extrapolation(cylinder, 3)
+    assert n == 2
     assert e0 < cylinder[-1][0]
     slope = (cylinder[1][0] - cylinder[2][0]) / (cylinder[1][1] - cylinder[2][1])
     assert e0 == pytest.approx(cylinder[2][0] - slope * cylinder[2][1], abs=1e-9)  # the last two
     assert err == pytest.approx(abs(e0 - cylinder[2][0]) / 5)
     # energies rising as eps falls: no variational sequence, nothing to extrapolate
     assert extrapolation([(-1.0, 1e-3), (-0.9, 1e-4)], 3) is None
+
+
+def test_plot_of_the_extrapolation(tmp_path):
+    # the fitted points stored in the archive are the ones the extrapolated energy came from:
+    # a line through them meets eps = 0 at energy_extrapolated
+    from nqs.cli import main
+    from nqs.plotting import plot_truncation
+
+    a = dmrg_run(tmp_path, "heisenberg_chain", dict(L=16, pbc=False), [4, 6, 8], 12, tag="chain")
+    r = a.result
+    fit = np.isin(r["extrapolation_bond_dims"], r["extrapolation_fit_bond_dims"])
+    assert fit.sum() >= 2
+    _, e0 = np.polyfit(r["extrapolation_truncation_errors"][fit], r["extrapolation_energies"][fit], 1)
+    assert e0 == pytest.approx(r["energy_extrapolated"], abs=1e-10)
+    # and it lies below the last point, towards ED
+    assert r["energy_extrapolated"] < r["extrapolation_energies"][-1]
+    assert abs(r["energy_extrapolated"] - r["exact_energy"]) < abs(r["extrapolation_energies"][-1] - r["exact_energy"])
+    png = tmp_path / "eps.png"
+    assert main(["plot", str(a.path), "--truncation", "-o", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # one point, nothing extrapolated: the point alone
+    short = dmrg_run(tmp_path, "heisenberg_chain", dict(L=8, pbc=False), [4], 1, tag="short")
+    assert "energy_extrapolated" not in short.result
+    assert main(["plot", str(short.path), "--truncation", "-o", str(tmp_path / "one.png")]) == 0
+    with pytest.raises(ValueError, match="no DMRG archive with extrapolation points"):
+        plot_truncation([], tmp_path / "none.png")
