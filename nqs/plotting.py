@@ -104,7 +104,8 @@ def plot_truncation(archives: Sequence[Archive], path: str | Path, title: str | 
             slope, _ = np.polyfit(eps[fit], e[fit], 1)
             e0, err = float(r["energy_extrapolated"]) / n, float(r["energy_extrapolated_error"]) / n
             x = np.array([0.0, eps[fit].max()])
-            ax.plot(x, e0 + slope * x, "-", color=color, lw=1, label=f"linear fit, E0/N = {e0:.7f} +- {err:.1e}")
+            label = f"linear fit, E0/N = {e0:.7f} +- {err:.1e}"
+            ax.plot(x, e0 + slope * x, "-", color=color, lw=1, label=label)
             ax.errorbar([0.0], [e0], yerr=[err], fmt="s", color=color, capsize=3)
         exact = r.get("exact_energy")
         if exact is not None and round(exact, 10) not in drawn:

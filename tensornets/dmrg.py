@@ -42,12 +42,12 @@ at the end; a run stopped at the final bond dimension with a larger ``eps`` is e
 at that bond dimension only, and its extrapolation says how far it is from the limit.
 
 Extrapolation in the truncation error: for each bond dimension of the schedule the energy and
-``eps`` of the *last* sweep at that bond dimension (converged at it, above) form a point. The last ``extrapolation_points`` points (fewer
-where ``eps`` stops falling with the bond dimension: no extrapolation at all when only the last
-point is left, the state being converged to the SVD's noise floor; and fewer while the line
-lands above the energy of the last point, see :func:`extrapolation`) are fitted
-by ``E(eps) = E_0 + a eps`` (least squares), the asymptotic law of two-site DMRG for small
-discarded weight; ``E_0`` is ``energy_extrapolated``. Its uncertainty adds in quadrature the
+``eps`` of the *last* sweep at that bond dimension (converged at it, above) form a point. The
+last ``extrapolation_points`` points (fewer where ``eps`` stops falling with the bond dimension:
+no extrapolation at all when only the last point is left, the state being converged to the
+SVD's noise floor; and fewer while the line lands above the energy of the last point, see
+:func:`extrapolation`) are fitted by ``E(eps) = E_0 + a eps`` (least squares), the asymptotic
+law of two-site DMRG for small discarded weight; ``E_0`` is ``energy_extrapolated``. Its uncertainty adds in quadrature the
 fit's standard error of ``E_0`` (three or more points) and a fifth of the extrapolation distance
 ``|E_0 - E_last|`` (``E_last`` the point with the smallest ``eps``), since the linear law holds
 only asymptotically. The sweep energies include ``mu <P>``, which vanishes in the sector (see
@@ -225,9 +225,9 @@ def extrapolate_in_truncation(truncation_errors: Any, energies: Any) -> tuple[fl
 
 def extrapolation(points: list[tuple[float, float]], n_max: int) -> tuple[float, float, int] | None:
     """``(E_0, error, n)`` from the schedule's ``(energy, eps)`` points, the line fitted through
-    the last ``n`` of them, or ``None`` when they do
-    not allow it: :func:`asymptotic_points`, then the earliest of them dropped while the line
-    lands above the energy of the smallest ``eps``. Two-site DMRG is variational and its error
+    the last ``n`` of them, or ``None`` when they do not allow it: :func:`asymptotic_points`,
+    then the earliest of them dropped while the line lands above the energy of the smallest
+    ``eps``. Two-site DMRG is variational and its error
     falls with ``eps``, so ``E_0`` above ``E_last`` means a point outside the linear regime
     bends the fit (4x8 J1-J2 cylinder, chi = 32, 64, 128 at eps = 4e-5, 2.4e-6, 3.5e-7: the
     line through all three ends 4e-5 *above* the chi = 128 energy; through the last two, 5.5e-5
