@@ -93,7 +93,7 @@ RUNS = {
     },
     "z2_4x4_h=0.3": {
         "vmc-gauge_transformer": "kind = 'vmc'\nmodel = 'gauge_transformer'\nn_iter = 200\nseed = 0",
-        "dmrg": "kind = 'dmrg'\nbond_dims = [64, 128, 256]\nmax_sweeps = 10",
+        "dmrg": "kind = 'dmrg'\nbond_dims = [64, 128, 256]\nmax_sweeps = 14",
     },
     "j1j2_6x6_open_J2=0": {
         "dmrg": DMRG,
