@@ -272,3 +272,17 @@ def test_plot_of_the_extrapolation(tmp_path):
     assert main(["plot", str(short.path), "--truncation", "-o", str(tmp_path / "one.png")]) == 0
     with pytest.raises(ValueError, match="no DMRG archive with extrapolation points"):
         plot_truncation([], tmp_path / "none.png")
+
+
+def test_truncated_state_stops_on_the_same_direction_energy():
+    # At a bond dimension that truncates, the sweep energy alternates with the direction (4x3
+    # cylinder at chi = 6: 3e-7 per site between consecutive sweeps, for ever); consecutive
+    # sweeps alone never meet tol and every such run went to max_sweeps. Sweeps two apart settle.
+    p = hamiltonians.get("j1j2", Lx=4, Ly=3, J2=0.5, pbc=[True, False])
+    m = DMRG(p, DMRGOptions(bond_dims=[6], tol=1e-7, max_sweeps=16))
+    m.run(0, _Quiet())
+    e = np.asarray(m.energies)
+    assert len(e) < 16
+    assert abs(e[-1] - e[-2]) / p.n_sites > 1e-7  # the consecutive criterion alone was not met
+    longer = dmrg_defaults(p, bond_dims=[6], tol=1e-12, max_sweeps=16)["energy"]
+    assert m.final_result()["energy"] == pytest.approx(longer, abs=1e-6 * p.n_sites)
