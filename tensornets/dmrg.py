@@ -465,8 +465,9 @@ class DMRG(Method):
         """Change of the energy per site at the last sweep, ``n_held`` sweeps of it at the
         current bond dimension: against the sweep before, or against the last sweep in the same
         direction if that is smaller and at this bond dimension too. A truncated state's sweep
-        energy depends on the direction (Z2 4x4 torus at chi = 256, eps = 2e-4: -16.742651 to
-        the right, -16.742631 to the left, for ever), which the first alone never sees settle."""
+        energy depends on the direction (Z2 4x4 torus at chi = 256, eps = 2e-4: -16.74265 to
+        the right, -16.74263 to the left from the fourth sweep on; 4x3 J1-J2 cylinder at chi = 6:
+        3e-7 per site apart), which the first alone never sees settle."""
         e = self.energies
         if len(e) < 2:
             return float("inf")
