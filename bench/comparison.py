@@ -5,15 +5,15 @@ Every run is an ordinary ``nqs run`` configuration (the problem table is shared,
 archives, so a finished run is not repeated when the script is run again and a stopped one is
 continued from its last checkpoint (``--rerun`` starts every run afresh). Budgets are fixed
 numbers of steps (iterations, sweeps or stages); ``wall_seconds`` says what each run cost.
-Measured on one core of the 2-core machine (2026-11-30): the 6x6 DMRG 18-20 min per row, the
-6x6 Transformer about an hour before its default became the point-group average (8 images
-per amplitude; on 2026-11-30 the J2 = 0 row did not reach its 50-step checkpoint in 71 min on
-a core shared with the test suite), HFDS and ANTN on t-J 4x4 about 30 min each, the Z2 4x4 rows
-about 10 min each; the 6x6 ViT (space-group default, 8 images per amplitude) would take about
-2.5 h per row, and the 6x6 ANTN did not reach its first 50-step checkpoint in 37 min (more
-than 44 s per step, over 1.8 h per row), so the whole table is a long job for one machine. A
-run stopped before
-its end (resumable) appears with the energy of its last recorded step and says so in ``status``.
+Measured on one core of the 2-core machine (2026-11-30), with the budgets of ``RUNS``: the 6x6
+DMRG 18-20 min per periodic row, 7 min open; the 6x6 Transformer (no symmetry average) 38-58 min;
+the 6x6 ViT (translation average) 11-17 min; HFDS, ANTN and DMRG on t-J 4x4 16-30 min each; the
+Z2 4x4 rows about 10 min each; the PEPS 15 min. With the defaults instead the 6x6 ViT
+(space-group average, 8 x 4 images per amplitude) takes 62 s per step, 2.6 h per row, and the
+Transformer (point-group average) did not reach its 50-step checkpoint in 71 min; the 6x6 ANTN
+did not reach its first 50-step checkpoint in 37 min (more than 44 s per step, over 1.8 h per
+row), so the whole table is a long job for one machine. A run stopped before its end
+(resumable) appears with the energy of its last recorded step and says so in ``status``.
 Each run shows its progress bar on stderr (steps, energy per site, error against the reference;
 every 10 s when stderr is a file), so an hour-long row can be followed with ``tail``.
 
