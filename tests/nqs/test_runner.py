@@ -149,6 +149,11 @@ def test_cli_compare_plot_show(finished, tmp_path, capsys):
     png = tmp_path / "fig.png"
     assert main(["plot", str(a.path), "-o", str(png)]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    # the truncation plot is for DMRG archives: a VMC one gets a message, no figure
+    capsys.readouterr()
+    assert main(["plot", str(a.path), "--truncation", "-o", str(tmp_path / "eps.png")]) == 2
+    assert "no DMRG archive with extrapolation points" in capsys.readouterr().err
+    assert not (tmp_path / "eps.png").exists()
     assert main(["show", str(a.path)]) == 0
     assert "checkpoint at step 150" in capsys.readouterr().out
     bad = tmp_path / "bad.h5"
