@@ -12,12 +12,28 @@ import numpy as np
 from .archive import Archive
 
 
-def plot_energy(archives: Sequence[Archive], path: str | Path, title: str | None = None) -> Path:
-    """Write a PNG with one curve per archive; returns the path."""
+def _pyplot():
+    """matplotlib's pyplot on the file-only Agg backend (no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: str | Path) -> Path:
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    _pyplot().close(fig)
+    return path
+
+
+def plot_energy(archives: Sequence[Archive], path: str | Path, title: str | None = None) -> Path:
+    """Write a PNG with one curve per archive; returns the path."""
+    plt = _pyplot()
 
     exact = [a.result.get("exact_energy") for a in archives]
     has_exact = any(e is not None for e in exact)
@@ -61,31 +77,26 @@ def plot_energy(archives: Sequence[Archive], path: str | Path, title: str | None
         axes[1, 0].grid(alpha=0.3, which="both")
         axes[1, 0].legend(fontsize=8)
     axes[-1, 0].set_xlabel("step (VMC iteration / DMRG sweep)")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_truncation(archives: Sequence[Archive], path: str | Path, title: str | None = None) -> Path:
     """Energy per site against the discarded weight ``eps`` of each DMRG archive: one point per
-    bond dimension of the schedule (its last sweep; filled where it entered the fit, the
-    bond dimensions ``extrapolation_fit_bond_dims``), the fitted line down to ``eps = 0``, the extrapolated energy with its error
-    bar there, and the exact or reference energy. Writes a PNG; returns the path.
+    bond dimension of the schedule (its last sweep; filled where it entered the fit, the bond
+    dimensions ``extrapolation_fit_bond_dims``), the fitted line down to ``eps = 0``, the
+    extrapolated energy with its error bar there, and the exact or reference energy. Writes a
+    PNG; returns the path.
 
     Raises:
         ValueError: none of the archives holds DMRG extrapolation points.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     runs = [a for a in archives if len(a.result.get("extrapolation_bond_dims", []))]
     if not runs:
-        raise ValueError("no DMRG archive with extrapolation points (result key extrapolation_bond_dims) to plot")
+        raise ValueError(
+            "no DMRG archive with extrapolation points (result key extrapolation_bond_dims) to plot"
+        )
     fig, ax = plt.subplots(figsize=(7, 4.5))
     drawn: set[float] = set()
     for a in runs:
@@ -99,7 +110,9 @@ def plot_truncation(archives: Sequence[Archive], path: str | Path, title: str | 
         color = pts.get_color()
         ax.plot(eps[~fit], e[~fit], "o", mfc="none", color=color)
         for c, x, y in zip(chi, eps, e):
-            ax.annotate(f"chi={c}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7, color=color)
+            ax.annotate(
+                f"chi={c}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7, color=color
+            )
         if "energy_extrapolated" in r and fit.sum() >= 2:
             slope, _ = np.polyfit(eps[fit], e[fit], 1)
             e0, err = float(r["energy_extrapolated"]) / n, float(r["energy_extrapolated_error"]) / n
@@ -116,9 +129,4 @@ def plot_truncation(archives: Sequence[Archive], path: str | Path, title: str | 
     ax.set_title(title or runs[0].problem.get("label", ""), fontsize=9)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
