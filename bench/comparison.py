@@ -62,11 +62,11 @@ PROBLEMS = {
 # each bond dimension held 2-4 sweeps (the schedule since 2026-11-30): 16 sweeps leave about as
 # many at chi = 256 as the 10 of the one-sweep-per-value schedule the 6x6 rows were measured with
 DMRG = "kind = 'dmrg'\nbond_dims = [32, 64, 128, 256]\nmax_sweeps = 16"
-# no point-group average (the default's 8 images per amplitude): about an hour per 6x6 row on
-# one core, with it over 3.5 h
+# no point-group average (the default's 8 images per amplitude): 38-58 min per 6x6 row on one
+# core; with it the J2 = 0 row did not reach step 50 in 71 min
 TRANSFORMER_6x6 = "kind = 'vmc'\nmodel = 'transformer'\nsymmetrize = 'none'\nn_iter = 150\nseed = 0"
-# translation average only (4 images per amplitude): the space-group default (8 x 4 images)
-# would take about 2.5 h per 6x6 row on one core
+# translation average only (4 images per amplitude): 11-17 min per 6x6 row; the space-group
+# default (8 x 4 images) took 62 s per step, 2.6 h per row
 VIT_6x6 = "kind = 'vmc'\nmodel = 'vit'\nsymmetrize = 'translations'\nn_iter = 150\nseed = 0"
 # at J2 = 0.5 the default learning rate 0.05 diverged with the translation average (energy rising
 # from the first step, Metropolis acceptance down to 1 %, NaN at step 12); 0.02 descends
