@@ -398,13 +398,18 @@ class DMRG(Method):
             return self.bare_mpo
         return self.problem.to_mpo(penalty=self.options.penalty)
 
+    def _energy_and_leak(self) -> tuple[float, float]:
+        """``<H>`` and ``<P>`` of the current MPS, normalised."""
+        mps = self.mps
+        norm = float(np.real(mps.H @ mps))
+        energy = float(np.real(qtn.expec_TN_1D(mps.H, self.bare_mpo, mps))) / norm
+        with_p = float(np.real(qtn.expec_TN_1D(mps.H, self.unit_penalty_mpo, mps))) / norm
+        return energy, with_p - energy
+
     def sector_leak(self) -> float:
         """``<P>`` of the current MPS (0 in the sector, >= 1 for each configuration's unit of
         violation, weighted by probability)."""
-        mps = self.mps
-        norm = float(np.real(mps.H @ mps))
-        with_p = float(np.real(qtn.expec_TN_1D(mps.H, self.unit_penalty_mpo, mps)))
-        return (with_p - float(np.real(qtn.expec_TN_1D(mps.H, self.bare_mpo, mps)))) / norm
+        return self._energy_and_leak()[1]
 
     def _eigensolver(self) -> qtn.DMRG2:
         dmrg = qtn.DMRG2(self.mpo, bond_dims=self.bond_dim(), cutoffs=self.options.cutoff, p0=self.mps)
@@ -533,11 +538,9 @@ class DMRG(Method):
 
     def final_result(self) -> dict[str, Any]:
         mps = self.mps
-        norm = float(np.real(mps.H @ mps))
-        bare = self.problem.to_mpo(penalty=0)
-        energy = float(np.real(qtn.expec_TN_1D(mps.H, bare, mps))) / norm
-        penalty = float(np.real(qtn.expec_TN_1D(mps.H, self.problem.to_mpo(penalty=1.0), mps))) / norm - energy
-        variance = mps_variance(mps, bare, energy)
+        # the MPOs built at the start (t-J 4x4: 1.3 s per build)
+        energy, penalty = self._energy_and_leak()
+        variance = mps_variance(mps, self.bare_mpo, energy)
         out: dict[str, Any] = {
             "energy": energy,
             **({} if variance is None else {"variance": variance}),
