@@ -130,7 +130,10 @@ def main(argv: list[str] | None = None) -> int:
     for path in paths:
         nb = nbformat.read(path, as_version=4)
         if args.study and path.name not in STUDY:
-            raise SystemExit(f"--study: {path.name} has no entry in STUDY (notebooks/execute.py); add its study sizes there")
+            raise SystemExit(
+                f"--study: {path.name} has no entry in STUDY (notebooks/execute.py); "
+                "add its study sizes there"
+            )
         inject(nb, (STUDY[path.name] if args.study else []) + args.param)
         t0 = time.perf_counter()
         if args.workdir is not None:

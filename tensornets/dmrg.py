@@ -48,13 +48,14 @@ last ``extrapolation_points`` points (fewer where ``eps`` stops falling with the
 no extrapolation at all when only the last point is left, the state being converged to the
 SVD's noise floor; and fewer while the line lands above the energy of the last point, see
 :func:`extrapolation`) are fitted by ``E(eps) = E_0 + a eps`` (least squares), the asymptotic
-law of two-site DMRG for small discarded weight; ``E_0`` is ``energy_extrapolated``. Its uncertainty adds in quadrature the
-fit's standard error of ``E_0`` (three or more points) and a fifth of the extrapolation distance
-``|E_0 - E_last|`` (``E_last`` the point with the smallest ``eps``), since the linear law holds
-only asymptotically. The sweep energies include ``mu <P>``, which vanishes in the sector (see
-``sector_penalty``); the points are stored in the result as ``extrapolation_bond_dims``,
-``extrapolation_energies`` and ``extrapolation_truncation_errors``, the bond dimensions of those
-fitted as ``extrapolation_fit_bond_dims`` (``nqs plot --truncation`` draws them).
+law of two-site DMRG for small discarded weight; ``E_0`` is ``energy_extrapolated``. Its
+uncertainty adds in quadrature the fit's standard error of ``E_0`` (three or more points) and a
+fifth of the extrapolation distance ``|E_0 - E_last|`` (``E_last`` the point with the smallest
+``eps``), since the linear law holds only asymptotically. The sweep energies include ``mu <P>``,
+which vanishes in the sector (see ``sector_penalty``); the points are stored in the result as
+``extrapolation_bond_dims``, ``extrapolation_energies`` and ``extrapolation_truncation_errors``,
+the bond dimensions of those fitted as ``extrapolation_fit_bond_dims`` (``nqs plot
+--truncation`` draws them).
 """
 
 from __future__ import annotations

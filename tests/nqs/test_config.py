@@ -80,7 +80,10 @@ def test_a_file_that_is_not_toml(tmp_path):
         load(tmp_path / "missing.toml")
 
 
-@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.toml")), ids=lambda p: p.name)
+CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.toml"))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_shipped_configs_are_valid(path):
     """Every example configuration of ``configs/`` passes the checks that precede a run."""
     c = load(path)

@@ -179,7 +179,12 @@ def test_truncation_extrapolation_brackets_ed():
     # chi ~ 100: its discarded weight still grows with chi there.) ~3 s.
     p = hamiltonians.get("j1j2", Lx=4, Ly=4, J2=0.5, pbc=False)
     r = dmrg_defaults(
-        p, bond_dims=[12, 16, 24, 32], min_sweeps_per_bond_dim=4, max_sweeps_per_bond_dim=4, max_sweeps=16, tol=1e-12
+        p,
+        bond_dims=[12, 16, 24, 32],
+        min_sweeps_per_bond_dim=4,
+        max_sweeps_per_bond_dim=4,
+        max_sweeps=16,
+        tol=1e-12,
     )
     exact = p.exact()
     e_last = r["extrapolation_energies"][-1]
@@ -262,7 +267,8 @@ def test_plot_of_the_extrapolation(tmp_path):
     assert e0 == pytest.approx(r["energy_extrapolated"], abs=1e-10)
     # and it lies below the last point, towards ED
     assert r["energy_extrapolated"] < r["extrapolation_energies"][-1]
-    assert abs(r["energy_extrapolated"] - r["exact_energy"]) < abs(r["extrapolation_energies"][-1] - r["exact_energy"])
+    exact = r["exact_energy"]
+    assert abs(r["energy_extrapolated"] - exact) < abs(r["extrapolation_energies"][-1] - exact)
     png = tmp_path / "eps.png"
     assert main(["plot", str(a.path), "--truncation", "-o", str(png)]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
