@@ -71,17 +71,20 @@ VIT_6x6 = "kind = 'vmc'\nmodel = 'vit'\nsymmetrize = 'translations'\nn_iter = 15
 # at J2 = 0.5 the default learning rate 0.05 diverged with the translation average (energy rising
 # from the first step, Metropolis acceptance down to 1 %, NaN at step 12); 0.02 descends
 VIT_6x6_FRUSTRATED = VIT_6x6 + "\nlearning_rate = 0.02"
+# no point-group average either: with it a 6x6 ANTN step took over 44 s (the 50-step checkpoint
+# not reached in 37 min); without, 33 s per step on one core (2026-12-01), 80-90 min per row
+ANTN_6x6 = "kind = 'antn'\nsymmetrize = 'none'\nn_iter = 150\nseed = 0"
 RUNS = {
     "j1j2_6x6_J2=0": {
         "vmc-transformer": TRANSFORMER_6x6,
         "vmc-vit": VIT_6x6,
-        "antn": "kind = 'antn'\nn_iter = 150\nseed = 0",
+        "antn": ANTN_6x6,
         "dmrg": DMRG,
     },
     "j1j2_6x6_J2=0.5": {
         "vmc-transformer": TRANSFORMER_6x6,
         "vmc-vit": VIT_6x6_FRUSTRATED,
-        "antn": "kind = 'antn'\nn_iter = 150\nseed = 0",
+        "antn": ANTN_6x6,
         "dmrg": DMRG,
     },
     "tj_4x4_2holes": {
