@@ -115,12 +115,30 @@ class Problem:
             penalty: ``"auto"`` (:meth:`penalty_scale`), a number, or ``None``/``0`` for the bare
                 Hamiltonian (then DMRG is free to leave the sector).
         """
-        from .mpo import build_mpo, sum_mpo
+        from .mpo import build_mpo
 
         mu = self.penalty_scale() if penalty == "auto" else float(penalty or 0.0)
         mpo = build_mpo(self.terms, self.local_space, self.n_sites)
-        if mu == 0.0:
-            return mpo
+        return mpo if mu == 0.0 else mpo.add_MPO(self.penalty_mpo(mu))
+
+    def penalty_mpo(self, mu: float = 1.0):
+        """quimb MPO of ``mu P`` alone, in snake order: ``P = sum_c (Q_c - v_c)^2`` for global
+        sums (bond dimension 4 per constraint), the constraint's local penalty terms otherwise.
+        ``<P>`` of a state measures how far it has left the sector at a fraction of the cost of
+        ``<H>``."""
+        from .mpo import build_mpo, sum_mpo
+
+        if self.constraint.kind == "global_sums":
+            # (Q - v)^2 as a product of two bond-dimension-2 MPOs keeps the bond dimension small
+            pen = None
+            for c in self.constraint.linear:
+                a = sum_mpo(self.local_space, self.n_sites, c.quantity, c.weights, -c.value)
+                sq = a.apply(a)
+                pen = sq if pen is None else pen.add_MPO(sq)
+        else:
+            pen = build_mpo(self.constraint.penalty_terms(), self.local_space, self.n_sites)
+        pen.multiply(mu, inplace=True, spread_over="all")
+        return pen
         if self.constraint.kind == "global_sums":
             # (Q - v)^2 as a product of two bond-dimension-2 MPOs keeps the bond dimension small
             for c in self.constraint.linear:

@@ -345,7 +345,7 @@ class DMRG(Method):
         super().__init__(problem, options)
         self.mps = initial_mps(problem, options.bond_dims, options.seed)
         self.bare_mpo = problem.to_mpo(penalty=0)
-        self.unit_penalty_mpo = problem.to_mpo(penalty=1.0)
+        self.unit_penalty_mpo = problem.penalty_mpo(1.0)
         self.guarded = options.penalty == "auto"
         # "auto" starts without the penalty only if the start lies in the sector
         self.penalty_on = not self.guarded or self.sector_leak() > options.leak_tol
@@ -399,18 +399,18 @@ class DMRG(Method):
             return self.bare_mpo
         return self.problem.to_mpo(penalty=self.options.penalty)
 
+    def _expectation(self, mpo: qtn.MatrixProductOperator) -> float:
+        mps = self.mps
+        return float(np.real(qtn.expec_TN_1D(mps.H, mpo, mps) / (mps.H @ mps)))
+
     def _energy_and_leak(self) -> tuple[float, float]:
         """``<H>`` and ``<P>`` of the current MPS, normalised."""
-        mps = self.mps
-        norm = float(np.real(mps.H @ mps))
-        energy = float(np.real(qtn.expec_TN_1D(mps.H, self.bare_mpo, mps))) / norm
-        with_p = float(np.real(qtn.expec_TN_1D(mps.H, self.unit_penalty_mpo, mps))) / norm
-        return energy, with_p - energy
+        return self._expectation(self.bare_mpo), self.sector_leak()
 
     def sector_leak(self) -> float:
         """``<P>`` of the current MPS (0 in the sector, >= 1 for each configuration's unit of
-        violation, weighted by probability)."""
-        return self._energy_and_leak()[1]
+        violation, weighted by probability); the penalty MPO alone, a few bonds wide."""
+        return self._expectation(self.unit_penalty_mpo)
 
     def _eigensolver(self) -> qtn.DMRG2:
         dmrg = qtn.DMRG2(self.mpo, bond_dims=self.bond_dim(), cutoffs=self.options.cutoff, p0=self.mps)

@@ -163,7 +163,10 @@ def test_penalty_vanishes_exactly_on_the_sector():
         p = hamiltonians.get(name, **params)
         if p.local_space.dim ** p.n_sites > 5000:
             continue
-        pen = np.asarray(p.to_mpo(penalty=1.0).to_dense()) - np.asarray(p.to_mpo(penalty=0).to_dense())
+        pen = np.asarray(p.penalty_mpo(1.0).to_dense())
+        # the penalty alone is what to_mpo adds to H
+        added = np.asarray(p.to_mpo(penalty=2.5).to_dense()) - np.asarray(p.to_mpo(penalty=0).to_dense())
+        assert np.abs(added - 2.5 * pen).max() < 1e-9
         d, n = p.local_space.dim, p.n_sites
         flat = (p.basis().astype(np.int64) * d ** np.arange(n)[::-1]).sum(axis=1)
         diag = np.diag(pen)
