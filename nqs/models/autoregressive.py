@@ -171,6 +171,12 @@ class ConstrainedAR(nn.Module):
     and still sampled exactly: the direct sampler draws ``a`` from ``p`` and returns
     ``a[perm_g]`` for a uniformly random ``g``. Each amplitude costs ``G`` passes of the
     network (sampling itself does not). ``None``: no averaging."""
+    symmetric_phase: bool = False
+    """With ``symmetries``: the phase is the argument of ``sum_g sqrt(p(g a)) exp(i phi(g a))``
+    (``phi`` the network's phase plus the prior) instead of ``phi(a)``. The sum runs over the
+    orbit of ``a``, so ``psi(g a) = psi(a)`` exactly: the state lies in the group's trivial
+    irrep, modulus and phase alike, as projecting the amplitude would make it, while the
+    modulus (and so the normalisation and the exact sampling) stays the averaged one."""
     eval_chunk: int | None = 256
     """``__call__`` evaluates batches larger than this in chunks of this many configurations,
     one after the other (same result): on CPU the cost is memory traffic, and small chunks
@@ -250,8 +256,15 @@ class ConstrainedAR(nn.Module):
         phase = jnp.take_along_axis(phases, idx, axis=-1)[..., 0].sum(axis=-1)
         if self.symmetries is not None:
             n_images = len(np.asarray(self.symmetries))
-            log_prob = jax.nn.logsumexp(log_prob.reshape(-1, n_images), axis=-1) - np.log(n_images)
-            phase = phase.reshape(-1, n_images)[:, 0]  # the identity image: a itself
+            log_p_images, phase_images = log_prob.reshape(-1, n_images), phase.reshape(-1, n_images)
+            log_prob = jax.nn.logsumexp(log_p_images, axis=-1) - np.log(n_images)
+            if self.symmetric_phase:
+                top = jnp.max(log_p_images, axis=-1, keepdims=True)
+                top = jnp.where(jnp.isfinite(top), top, 0.0)  # outside the sector every image is -inf
+                weights = jnp.exp(0.5 * (log_p_images - top))
+                phase = jnp.angle(jnp.sum(weights * jnp.exp(1j * phase_images), axis=-1))
+            else:
+                phase = phase_images[:, 0]  # the identity image: a itself
         if self.phase_net is not None:
             # phases holds the prior alone here (no phase head)
             phase = phase + jnp.imag(self.phase_net(local_to_configs(self.local_space, a)))

@@ -194,6 +194,12 @@ class TransformerOptions(GaugeTransformerOptions):
     every amplitude (local energies, gradients), about 5x per step with the 8 elements of the
     point group."""
 
+    symmetric_phase: bool = False
+    """With ``symmetrize``: the phase is the argument of the amplitudes summed over the images
+    (:attr:`~nqs.models.autoregressive.ConstrainedAR.symmetric_phase`), so that the state is
+    exactly symmetric, not its modulus alone; ``false``: the network's phase of the sampled
+    configuration itself."""
+
     def __post_init__(self):
         _check_sizes(self)
         validate_symmetrize(self.symmetrize)
@@ -233,6 +239,7 @@ def build_transformer(problem: Problem, o: TransformerOptions) -> ARTransformer:
         phase_net=phase_net,
         learn_phase=learn,
         symmetries=site_symmetries(problem, o.symmetrize),
+        symmetric_phase=o.symmetric_phase,
         site_features=HashableArray(np.eye(problem.n_sites)),
         d_model=o.d_model, n_heads=o.n_heads, n_layers=o.n_layers, mlp_ratio=o.mlp_ratio,
     )
@@ -255,7 +262,13 @@ def check_transformer(problem: Problem, o: TransformerOptions) -> str | None:
         reason = vit._fits(problem) or vit.check(problem, vit.ViTOptions(symmetrize="space_group", sign_prior="none"))
         if reason:
             return f"phase 'vit' uses a ViT of the configuration: {reason}; use phase = 'learned'"
-    return check_symmetrize(problem, o.symmetrize) or check_sign_prior(problem, o)
+    reason = check_symmetrize(problem, o.symmetrize)
+    if reason is None and o.symmetric_phase and site_symmetries(problem, o.symmetrize) is None:
+        reason = (
+            f"symmetric_phase sums over the images of symmetrize, which is {o.symmetrize!r} (no images) "
+            "here; set symmetrize = 'point_group' or symmetric_phase = false"
+        )
+    return reason or check_sign_prior(problem, o)
 
 
 def fits_sites(problem: Problem) -> str | None:

@@ -135,6 +135,27 @@ def test_symmetrised_moduli_are_invariant(key, kind, order):
     assert np.ptp(plain[1] - plain[0]) > 0.1
 
 
+def test_symmetric_phase_makes_the_amplitude_invariant():
+    """``symmetric_phase``: ``psi(a[perm]) = psi(a)`` as complex numbers for the 8 elements of the
+    point group on every basis configuration of the 3x3 torus, the moduli (so the normalisation)
+    unchanged; with the network's own phase the phases of the images differ."""
+    case = get_case("sym-j1j2_3x3_Sz1/2")
+    model = case.model.clone(symmetries=site_symmetries(case.problem, "point_group"))
+    perms = np.asarray(model.symmetries)
+    x = jnp.asarray(configs_to_netket(case.problem.local_space, case.basis))
+    images = jnp.asarray(configs_to_netket(case.problem.local_space, case.basis[:, perms].transpose(1, 0, 2)))
+    plain = np.asarray(jax.jit(model.apply)(case.params, images))
+    symmetric = model.clone(symmetric_phase=True)
+    apply = jax.jit(symmetric.apply)
+    psi = np.exp(np.asarray(apply(case.params, images)))
+    reference = np.exp(np.asarray(apply(case.params, x)))
+    np.testing.assert_allclose(psi, np.broadcast_to(reference, psi.shape), atol=1e-10)
+    np.testing.assert_allclose(np.abs(reference), np.exp(plain[0].real), rtol=1e-10)
+    assert np.sum(np.abs(reference) ** 2) == pytest.approx(1.0, abs=1e-10)
+    phase_spread = np.abs(np.exp(1j * plain.imag) - np.exp(1j * plain.imag[:1])).max(axis=0)
+    assert np.median(phase_spread) > 0.1
+
+
 def test_zero_outside_the_sector(case):
     p = case.problem
     rng = np.random.default_rng(0)

@@ -50,6 +50,10 @@ def test_archive_defaults_to_the_config_name(tmp_path):
         (lambda s: s.replace("n_iter = 10", 'n_iter = "ten"'), ["'n_iter' must be int"]),
         (lambda s: s.replace("n_iter = 10", "n_iter = 10\nn_samples = 1000\nn_chains = 64"), ["multiple of n_chains"]),
         (lambda s: s.replace('model = "rbm"', 'model = "rbm_symm"').replace("L = 8", "L = 8\npbc = false"), ["does not fit", "periodic"]),
+        (
+            lambda s: s.replace('model = "rbm"\nalpha = 1', 'model = "transformer"\nsymmetrize = "none"\nsymmetric_phase = true'),
+            ["symmetric_phase sums over the images of symmetrize", "symmetrize = 'point_group'"],
+        ),
         (lambda s: s.replace('[problem]\nname = "heisenberg_chain"\nL = 8\n', ""), ["missing the [problem] table"]),
         (lambda s: s.replace("L = 8", "L = [8"), ["is not valid TOML"]),
         (lambda s: s.replace('archive = "runs/x.h5"', "checkpoint_every = 0"), ["checkpoint_every must be >= 1"]),
