@@ -5,14 +5,14 @@ Every run is an ordinary ``nqs run`` configuration (the problem table is shared,
 archives, so a finished run is not repeated when the script is run again and a stopped one is
 continued from its last checkpoint (``--rerun`` starts every run afresh). Budgets are fixed
 numbers of steps (iterations, sweeps or stages); ``wall_seconds`` says what each run cost.
-Measured on one core of the 2-core machine (2026-11-30), with the budgets of ``RUNS``: the 6x6
-DMRG 18-20 min per periodic row, 7 min open; the 6x6 Transformer (no symmetry average) 38-58 min;
-the 6x6 ViT (translation average) 11-17 min; HFDS, ANTN and DMRG on t-J 4x4 16-30 min each; the
-Z2 4x4 rows about 10 min each; the PEPS 15 min. With the defaults instead the 6x6 ViT
-(space-group average, 8 x 4 images per amplitude) takes 62 s per step, 2.6 h per row, and the
-Transformer (point-group average) did not reach its 50-step checkpoint in 71 min; the 6x6 ANTN
-did not reach its first 50-step checkpoint in 37 min (more than 44 s per step, over 1.8 h per
-row), so the whole table is a long job for one machine. A run stopped before its end
+Measured on one core of the 2-core machine (2026-11-30 .. 12-01), with the budgets of ``RUNS``:
+the 6x6 DMRG 18-20 min per periodic row, 7 min open; the 6x6 Transformer (no symmetry average)
+35-58 min; the 6x6 ANTN (no symmetry average) 62 min at J2 = 0, 92 min at J2 = 0.5; the 6x6 ViT
+(translation average) 11-17 min; HFDS, ANTN and DMRG on t-J 4x4 16-30 min each; the Z2 4x4 rows
+about 10 min each; the PEPS 15 min. With the defaults instead the 6x6 ViT (space-group average,
+8 x 4 images per amplitude) takes 62 s per step, 2.6 h per row, the Transformer (point-group
+average) did not reach its 50-step checkpoint in 71 min, nor the ANTN in 37 min, so the whole
+table is a long job for one machine (about 7 h on one core). A run stopped before its end
 (resumable) appears with the energy of its last recorded step and says so in ``status``.
 Each run shows its progress bar on stderr (steps, energy per site, error against the reference;
 every 10 s when stderr is a file), so an hour-long row can be followed with ``tail``.
@@ -75,7 +75,7 @@ VIT_6x6 = "kind = 'vmc'\nmodel = 'vit'\nsymmetrize = 'translations'\nn_iter = 15
 # from the first step, Metropolis acceptance down to 1 %, NaN at step 12); 0.02 descends
 VIT_6x6_FRUSTRATED = VIT_6x6 + "\nlearning_rate = 0.02"
 # no point-group average either: with it a 6x6 ANTN step took over 44 s (the 50-step checkpoint
-# not reached in 37 min); without, 33 s per step on one core (2026-12-01), 80-90 min per row
+# not reached in 37 min); without, 22-35 s per step on one core (2026-12-01), 62-92 min per row
 ANTN_6x6 = "kind = 'antn'\nsymmetrize = 'none'\nn_iter = 150\nseed = 0"
 # at J2 = 0 the default step (0.05 -> 0.01) reached 2.0e-2 at step 19, then the energy rose
 # (6.6e-2 at step 34, 1.3e-1 at step 55; stopped), as the 6x6 Transformer's did: 0.02 -> 0.004

@@ -302,7 +302,15 @@ between runs is of the order of that target: the slow accuracy test, repeated wi
 precision sampling (other random draws), ended at 2.5e-3 (1.8e-3 averaged over its last 25
 steps). These numbers are for the Transformer without a symmetry average; its default average
 over the point group (``symmetrize``) ends the same run at -2.4e-5 +- 8.6e-5 (statistically
-exact), at about 5x the cost per step."""
+exact), at about 5x the cost per step.
+
+The step is tuned on 16 sites and is too large for 36: on the 6x6 Heisenberg model (no symmetry
+average, seed 0) the Transformer and ANTN both reached about 2e-2 by step 20, then their energy
+rose (Transformer 0.35 around step 100; ANTN 0.13 at step 55). With ``learning_rate = 0.02``,
+``learning_rate_final = 0.004`` ANTN kept descending (1.2e-2 to 1.5e-2 from step 80 to the end,
+``bench/comparison.py``); the Transformer reached 1.5e-2 to 1.8e-2 over steps 35-45 and then
+drifted up again, more slowly (4.7e-2 at step 143): scale the step down with the lattice, and
+watch the energy, on problems larger than 4x4."""
 
 
 # --------------------------------------------------------------------------- building
