@@ -198,7 +198,10 @@ class TransformerOptions(GaugeTransformerOptions):
     """With ``symmetrize``: the phase is the argument of the amplitudes summed over the images
     (:attr:`~nqs.models.autoregressive.ConstrainedAR.symmetric_phase`), so that the state is
     exactly symmetric, not its modulus alone; ``false``: the network's phase of the sampled
-    configuration itself."""
+    configuration itself. Probe on the 4x4 torus at ``J2 = 0.5`` (point group, seed 0, defaults
+    otherwise, one core, 2026-12-01; stopped at step 50): 2.0e-2 over steps 20-29 and 1.3e-2 over
+    steps 40-49, against 1.6e-2 and 1.1e-2 with the network's phase (table above): no gain in
+    the first 50 steps, hence off by default."""
 
     def __post_init__(self):
         _check_sizes(self)
