@@ -139,18 +139,6 @@ class Problem:
             pen = build_mpo(self.constraint.penalty_terms(), self.local_space, self.n_sites)
         pen.multiply(mu, inplace=True, spread_over="all")
         return pen
-        if self.constraint.kind == "global_sums":
-            # (Q - v)^2 as a product of two bond-dimension-2 MPOs keeps the bond dimension small
-            for c in self.constraint.linear:
-                a = sum_mpo(self.local_space, self.n_sites, c.quantity, c.weights, -c.value)
-                sq = a.apply(a)
-                sq.multiply(mu, inplace=True, spread_over="all")
-                mpo = mpo.add_MPO(sq)
-        else:
-            pen = build_mpo(self.constraint.penalty_terms(), self.local_space, self.n_sites)
-            pen.multiply(mu, inplace=True, spread_over="all")
-            mpo = mpo.add_MPO(pen)
-        return mpo
 
     def automaton(self):
         """The sector as a :class:`~hamiltonians.automaton.SectorAutomaton` (exact masks for
