@@ -59,8 +59,11 @@ PROBLEMS = {
     "j1j2_6x6_open_J2=0": "name = 'j1j2'\nLx = 6\nLy = 6\nJ2 = 0.0\npbc = false",
 }
 
-# each bond dimension held 2-4 sweeps (the schedule since 2026-11-30): 16 sweeps leave about as
-# many at chi = 256 as the 10 of the one-sweep-per-value schedule the 6x6 rows were measured with
+# each bond dimension held 2-4 sweeps (the schedule since 2026-11-30). On the 6x6 torus the smaller
+# values take 4 sweeps each, so 16 sweeps leave 3-4 at chi = 256: rerun so (2026-12-01, 12-13 min)
+# the rows ended at 1.15e-2 (J2 = 0; extrapolated -24.33 +- 0.07) and 1.08e-2 (J2 = 0.5; eps still
+# rising at 256, no extrapolation), above the one-sweep-per-value rows of the table (7 sweeps at
+# 256: 9.3e-3, 1.05e-2), which are kept; about 20 sweeps would be needed here
 DMRG = "kind = 'dmrg'\nbond_dims = [32, 64, 128, 256]\nmax_sweeps = 16"
 # no point-group average (the default's 8 images per amplitude): 38-58 min per 6x6 row on one
 # core; with it the J2 = 0 row did not reach step 50 in 71 min
