@@ -11,7 +11,7 @@ probability zero, and the automaton has no dead ends, so every sample lies in th
 S^z, electron numbers without double occupancy, Gauss's law). There are no Markov chains: the
 state is a PRNG key, and NetKet's ``MCState`` discards nothing. The site loop runs in a few
 blocks (:attr:`ConstrainedDirectSampler.site_blocks`) so that attention reads its key/value
-cache only up to the current block's end.
+cache only up to the current block's end (from 32 sites on).
 
 With NetKet's JAX sharding on (``NETKET_EXPERIMENTAL_SHARDING=1``) the sampler has one "chain"
 per device and the batch of samples is constrained to be split over devices along its first
@@ -35,6 +35,12 @@ from netket.utils import struct
 from hamiltonians import Problem
 
 from ..models.autoregressive import local_to_configs
+
+
+BLOCKED_FROM_SITES = 32
+"""Sites from which the sampler splits its site loop into 4 blocks by default: the blocks pay
+off at 10x10 (1.3x to 1.6x) and at 6x6 in some runs (0.88x to 1.22x), and each block adds its
+own compilation, which dominates the small runs of tests and notebooks."""
 
 
 class ConstrainedDirectSamplerState(SamplerState):
@@ -79,24 +85,30 @@ class ConstrainedDirectSampler(Sampler):
     """Local space of the model (``spin_half``, ``z2_link``, ``tj_site``): how local indices
     become NetKet configurations."""
 
-    site_blocks: int = struct.field(pytree_node=False, default=4)
+    site_blocks: int = struct.field(pytree_node=False, default=1)
     """Number of scans the site loop is split into (contiguous blocks of sites). The sites of a
     block read the model's cache up to the block's end only (``visible`` of
     ``conditional_step``): with 4 blocks attention reads about 5/8 of its key/value cache, and
-    the Transformer samples 1.3x to 1.4x faster than in one scan on a CPU core at 10x10, and
-    within noise of it at 6x6 (1.08x and 0.88x in two runs);
-    each further block costs a copy of the cache and a loop. The draws do not depend on it."""
+    the Transformer samples 1.3x to 1.6x faster than in one scan on a CPU core at 10x10, and
+    0.88x to 1.22x at 6x6 (three runs, ``bench/ar_sampling.py``); each block is compiled separately
+    (4 blocks: 8 traced copies of the step, about 6 s more compilation for the small 4x4
+    Transformer of the notebooks) and costs a copy of the cache. Default (``None`` at
+    construction): 4 blocks from :data:`BLOCKED_FROM_SITES` sites on, else 1. The draws do
+    not depend on it."""
 
     def __init__(
-        self, hilbert: nk.hilbert.DiscreteHilbert, local_space: str, dtype: Any = None, site_blocks: int = 4
+        self, hilbert: nk.hilbert.DiscreteHilbert, local_space: str, dtype: Any = None, site_blocks: int | None = None
     ):
         """
         Args:
             hilbert: the (constrained) NetKet Hilbert space of the problem.
             local_space: name of the problem's local space.
             dtype: dtype of the sampled configurations (default: the Hilbert space's).
-            site_blocks: scans of the site loop (see :attr:`site_blocks`), at least 1.
+            site_blocks: scans of the site loop (see :attr:`site_blocks`), at least 1; ``None``:
+                4 on :data:`BLOCKED_FROM_SITES` sites or more, else 1.
         """
+        if site_blocks is None:
+            site_blocks = 4 if hilbert.size >= BLOCKED_FROM_SITES else 1
         if int(site_blocks) < 1:
             raise ValueError(f"site_blocks must be >= 1, got {site_blocks}")
         super().__init__(hilbert, machine_pow=2, dtype=dtype)
