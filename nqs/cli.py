@@ -74,6 +74,8 @@ def _cmd_show(args) -> int:
     print("history columns: " + ", ".join(sorted(a.history)))
     print(f"host {a.meta.get('host')}   git {a.meta.get('git_revision')}   devices {a.meta.get('devices')}")
     print("config:\n" + "\n".join("  " + line for line in a.config_toml.strip().splitlines()))
+    if "options" in a.meta:  # with the defaults filled in (archives since 2026-12-01)
+        print("resolved options:\n  " + a.meta["options"])
     return 0
 
 

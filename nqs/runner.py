@@ -8,6 +8,8 @@ uninterrupted run with the same seed.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 import sys
 import time
@@ -131,6 +133,13 @@ def _comparable(config_toml: str, method_cls) -> dict[str, Any]:
     return {"problem": raw.get("problem", {}), "method": meth}
 
 
+def resolved_options(options: Any) -> str:
+    """The method's options after defaults were filled in (the model's, and those that depend on
+    the problem), as JSON: stored in the archive (``meta["options"]``) because the config's text
+    alone does not pin them across versions of the defaults."""
+    return json.dumps(dataclasses.asdict(options), default=str, sort_keys=True)
+
+
 def _check_resumable(old: Archive, config: RunConfig) -> None:
     a, b = _comparable(old.config_toml, config.method), _comparable(config.text, config.method)
     diffs = []
@@ -138,6 +147,15 @@ def _check_resumable(old: Archive, config: RunConfig) -> None:
         for key in sorted(set(a[table]) | set(b[table])):
             if a[table].get(key) != b[table].get(key):
                 diffs.append(f"[{table}] {key}: archive {a[table].get(key)!r}, config {b[table].get(key)!r}")
+    if not diffs and "options" in old.meta:
+        # same text, but the defaults it leaves to the code may have changed since (archives
+        # written before the options were stored are not checked)
+        keep = config.method.resumable_keys
+        was, now = json.loads(old.meta["options"]), json.loads(resolved_options(config.options))
+        diffs = [
+            f"default {key}: archive {was.get(key)!r}, now {now.get(key)!r} (write the archive's value in [method])"
+            for key in sorted(set(was) | set(now)) if key not in keep and was.get(key) != now.get(key)
+        ]
     if diffs:
         raise RunError(
             f"cannot resume {old.path}: the configuration differs from the archived one:\n  "
@@ -199,9 +217,10 @@ def run(
     archive = old or Archive(
         config_toml=config.text,
         problem=problem_record(problem),
-        meta=run_metadata(),
+        meta={**run_metadata(), "options": resolved_options(config.options)},
     )
     archive.config_toml = config.text
+    archive.meta["options"] = resolved_options(config.options)  # a resume may extend n_iter
     archive.status = "running"
     archive.result.update({"n_parameters": method.n_parameters, "method": config.kind})
     wall_offset = float(archive.history["wall_time"][-1]) if len(archive.history.get("wall_time", [])) else 0.0

@@ -33,7 +33,8 @@ class VMCOptions:
     """``[method]`` keys of ``kind = "vmc"`` (model hyperparameters go in the same table).
 
     The defaults below are the global ones; a model overrides some of them through the class
-    attribute ``vmc_defaults`` of its options dataclass, documented there."""
+    attribute ``vmc_defaults`` of its options dataclass, or its classmethod
+    ``vmc_defaults_for(problem)`` where they depend on the problem, documented there."""
 
     model: str = "rbm"
     """Ansatz name, see ``nqs models``."""
@@ -132,9 +133,12 @@ class VMC(Method):
                     f"VMC keys: {', '.join(sorted(vmc_keys))}; model {model!r} keys: "
                     f"{', '.join(sorted(model_keys)) or 'none'}"
                 )
-        # a model's options may carry its own VMC defaults (``vmc_defaults``: samples, schedules);
-        # keys written in the table win
-        table = {**getattr(spec.options, "vmc_defaults", {}), **table}
+        # a model's options may carry its own VMC defaults (``vmc_defaults``: samples, schedules;
+        # ``vmc_defaults_for(problem)`` where they depend on the problem); keys written in the
+        # table win
+        defaults_for = getattr(spec.options, "vmc_defaults_for", None)
+        defaults = defaults_for(problem) if defaults_for else getattr(spec.options, "vmc_defaults", {})
+        table = {**defaults, **table}
         options = parse_options(VMCOptions, table, where, ignore={"kind"} | model_keys)
         model_table = {k: v for k, v in table.items() if k in model_keys and k not in vmc_keys}
         try:

@@ -78,7 +78,7 @@ from nqs.config import ConfigError, parse_options
 from nqs.models import ModelSpec, model_names, register_model
 from nqs.models.attention import cached
 from nqs.models.autoregressive import (
-    AR_VMC_DEFAULTS, Symmetrize, ar_fields, automaton_states, check_symmetrize, sign_prior, site_symmetries,
+    AR_VMC_DEFAULTS, Symmetrize, ar_fields, ar_large_lattice, automaton_states, check_symmetrize, sign_prior, site_symmetries,
     validate_sign_prior, validate_symmetrize,
 )
 from nqs.models.transformer import ARTransformer
@@ -328,7 +328,8 @@ ANTNOptions = _options_class()
 ANTNOptions.__doc__ = """``[method]`` keys of ``kind = "antn"``: the model's (:class:`ANTNModelOptions`)
 and the VMC keys ``n_iter``, ``seed``, ``n_samples``, ``optimizer``, ``learning_rate[_final]``,
 ``diag_shift[_final]``, ``momentum``, ``on_the_fly``, ``chunk_size``, ``n_samples_final`` (see
-:class:`nqs.vmc.VMCOptions`)."""
+:class:`nqs.vmc.VMCOptions`). From 32 sites on the schedules default to those of
+:data:`~nqs.models.autoregressive.AR_VMC_LARGE_LATTICE`."""
 
 
 def vmc_options(o: Any) -> VMCOptions:
@@ -347,6 +348,8 @@ class ANTN(VMC):
 
     @classmethod
     def parse_options(cls, table: dict[str, Any], problem: Problem, where: str) -> Any:
+        # from 32 sites on the large-lattice schedules replace the defaults; keys written win
+        table = {**ar_large_lattice(problem), **table}
         options = parse_options(ANTNOptions, table, where, ignore={"kind"})
         try:
             vmc = vmc_options(options)

@@ -70,7 +70,7 @@ import numpy as np
 from netket.utils import HashableArray
 
 from hamiltonians import Problem
-from hamiltonians.lattice import SquareLattice
+from hamiltonians.lattice import LinkLattice, SquareLattice
 from hamiltonians.local_spaces import SPIN_HALF, TJ_SITE, Z2_LINK
 
 from .attention import cached
@@ -304,13 +304,35 @@ steps). These numbers are for the Transformer without a symmetry average; its de
 over the point group (``symmetrize``) ends the same run at -2.4e-5 +- 8.6e-5 (statistically
 exact), at about 5x the cost per step.
 
-The step is tuned on 16 sites and is too large for 36: on the 6x6 Heisenberg model (no symmetry
-average, seed 0) the Transformer and ANTN both reached about 2e-2 by step 20, then their energy
-rose (Transformer 0.35 around step 100; ANTN 0.13 at step 55). With ``learning_rate = 0.02``,
-``learning_rate_final = 0.004`` ANTN kept descending (1.2e-2 to 1.5e-2 from step 80 to the end,
-``bench/comparison.py``); the Transformer reached 1.5e-2 to 1.8e-2 over steps 35-45 and then
-drifted up again, more slowly (4.7e-2 at step 143): scale the step down with the lattice, and
-watch the energy, on problems larger than 4x4."""
+The step is tuned on 16 sites and is too large for 36: from :data:`AR_LARGE_LATTICE_SITES` sites
+on, :data:`AR_VMC_LARGE_LATTICE` replaces the schedules."""
+
+
+AR_LARGE_LATTICE_SITES = 32
+"""Sites from which the autoregressive site models (``transformer``, ``ar_rnn``, ``kind = "antn"``)
+take the schedules of :data:`AR_VMC_LARGE_LATTICE` by default. The gauge Transformer keeps its
+own (not measured with these; its 4x4 Z2 row of ``bench/comparison.py``, 32 links, ended at
+1.0e-2 with them)."""
+
+AR_VMC_LARGE_LATTICE: dict[str, Any] = {"learning_rate": 0.02, "learning_rate_final": 0.004, "diag_shift_final": 1e-3}
+"""Default schedules of the autoregressive site models on :data:`AR_LARGE_LATTICE_SITES` sites or
+more (keys written in ``[method]`` win). Measured on the 6x6 Heisenberg model (no symmetry
+average, seed 0, 150 steps, one core): with the 4x4 defaults the Transformer and ANTN both reached
+about 2e-2 by step 20, then their energy rose (Transformer 0.35 around step 100; ANTN 0.13 at
+step 55). With the step ``0.02 -> 0.004`` ANTN kept descending (1.2e-2 to 1.5e-2 from step 80 on,
+1.39e-2 final), while the Transformer reached 1.5e-2 to 1.8e-2 over steps 35-45 and drifted up
+again (4.7e-2 at step 143, 5.4e-2 final); with the diagonal shift ending at 1e-3 instead of 1e-4
+as well it stayed at 1.4e-2 to 1.8e-2 per step from step 40 to the end (1.57e-2 final, V-score
+0.071): with 1024 samples for 18k parameters the minSR kernel needs the larger shift."""
+
+
+def ar_large_lattice(problem: Problem) -> dict[str, Any]:
+    """The schedules that replace :data:`AR_VMC_DEFAULTS`'s on ``problem``: those of
+    :data:`AR_VMC_LARGE_LATTICE` from :data:`AR_LARGE_LATTICE_SITES` sites on, else none (and
+    none for gauge models on links, where they were not measured)."""
+    if isinstance(problem.geometry, LinkLattice) or problem.n_sites < AR_LARGE_LATTICE_SITES:
+        return {}
+    return dict(AR_VMC_LARGE_LATTICE)
 
 
 # --------------------------------------------------------------------------- building

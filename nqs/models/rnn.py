@@ -32,7 +32,7 @@ from hamiltonians import Problem
 from ..sampling.direct_sampler import make_direct_sampler
 from .attention import cached
 from .autoregressive import (
-    AR_VMC_DEFAULTS, LOCAL_SPACES, ConstrainedAR, ar_fields, check_sign_prior, check_symmetrize, phase_is_fixed,
+    AR_VMC_DEFAULTS, LOCAL_SPACES, ConstrainedAR, ar_fields, ar_large_lattice, check_sign_prior, check_symmetrize, phase_is_fixed,
     Symmetrize, sign_prior, site_symmetries, validate_phase, validate_sign_prior, validate_symmetrize,
 )
 from .registry import ModelSpec, register_model
@@ -142,9 +142,15 @@ class ARRNN(ConstrainedAR):
 @dataclass
 class RNNOptions:
     """``[method]`` keys of ``model = "ar_rnn"``; VMC defaults
-    :data:`~nqs.models.autoregressive.AR_VMC_DEFAULTS`."""
+    :data:`~nqs.models.autoregressive.AR_VMC_DEFAULTS`, from 32 sites on with the schedules of
+    :data:`~nqs.models.autoregressive.AR_VMC_LARGE_LATTICE`."""
 
     vmc_defaults: ClassVar[dict[str, Any]] = AR_VMC_DEFAULTS
+
+    @classmethod
+    def vmc_defaults_for(cls, problem: Problem) -> dict[str, Any]:
+        """The VMC defaults on ``problem`` (see the class docstring)."""
+        return {**cls.vmc_defaults, **ar_large_lattice(problem)}
 
     hidden: int = 32
     """Width of the GRU hidden state."""

@@ -92,3 +92,32 @@ def test_shipped_configs_are_valid(path):
     """Every example configuration of ``configs/`` passes the checks that precede a run."""
     c = load(path)
     assert c.problem.n_sites > 0
+
+
+@pytest.mark.parametrize("method", ["kind = 'vmc'\nmodel = 'transformer'", "kind = 'vmc'\nmodel = 'ar_rnn'", "kind = 'antn'"])
+def test_autoregressive_schedules_follow_the_lattice_size(method):
+    """The 4x4-tuned step diverged at 36 sites: from 32 sites on the autoregressive site models
+    take the large-lattice schedules; keys written in [method] still win."""
+    from nqs.models.autoregressive import AR_VMC_DEFAULTS, AR_VMC_LARGE_LATTICE
+
+    def options(L: int, extra: str = ""):
+        return loads(f"[problem]\nname = 'j1j2'\nLx = {L}\nLy = {L}\nJ2 = 0.5\n[method]\n{method}\n{extra}").options
+
+    schedule = ("learning_rate", "learning_rate_final", "diag_shift", "diag_shift_final")
+    small, large = options(4), options(6)
+    assert [getattr(small, k) for k in schedule] == [AR_VMC_DEFAULTS[k] for k in schedule]
+    assert [getattr(large, k) for k in schedule] == [
+        AR_VMC_LARGE_LATTICE.get(k, AR_VMC_DEFAULTS[k]) for k in schedule
+    ]
+    assert large.learning_rate < small.learning_rate and large.diag_shift_final > small.diag_shift_final
+    written = options(6, "learning_rate = 0.05\ndiag_shift_final = 1e-4")
+    assert (written.learning_rate, written.diag_shift_final) == (0.05, 1e-4)
+    assert written.learning_rate_final == AR_VMC_LARGE_LATTICE["learning_rate_final"]
+
+
+def test_gauge_transformer_keeps_its_schedule_on_large_lattices():
+    from nqs.models.transformer import GaugeTransformerOptions
+
+    o = loads("[problem]\nname = 'z2_gauge'\nLx = 4\nLy = 4\nh = 0.3\n[method]\nkind = 'vmc'\nmodel = 'gauge_transformer'\n").options
+    for key, value in GaugeTransformerOptions.vmc_defaults.items():
+        assert getattr(o, key) == value

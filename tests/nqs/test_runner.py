@@ -125,6 +125,25 @@ def test_killed_run_resumes_to_the_same_result(finished, tmp_path):
     assert resumed.result["energy"] == ref.result["energy"]
 
 
+def test_resume_refuses_changed_defaults(finished, tmp_path):
+    """The archive stores the resolved options: a resume whose config text is unchanged but
+    whose defaults moved (here: the archive's step rewritten, as a new default would) is refused,
+    naming the key; the resumable n_iter may still change."""
+    import json
+    import shutil
+
+    ref, tmp = finished
+    stored = json.loads(ref.meta["options"])
+    assert stored["learning_rate"] == 0.05 and stored["n_iter"] == 150 and stored["model_options"]["alpha"] == 1
+    shutil.copy(ref.path, tmp_path / "moved.h5")
+    moved = nqs.load(tmp_path / "moved.h5", checkpoint=True)
+    moved.meta["options"] = json.dumps({**stored, "diag_shift": 0.123})
+    nqs.archive.save(moved.path, moved)
+    conf = cfg.load(write_config(tmp_path, "moved", n_iter=151))
+    with pytest.raises(RunError, match=r"default diag_shift: archive 0.123, now 0.01"):
+        run(conf, resume=True, progress=False, log=lambda s: None)
+
+
 def test_extend_a_finished_run(finished, tmp_path):
     ref, _ = finished
     short = write_config(tmp_path, "short", n_iter=30, every=10)
@@ -155,7 +174,8 @@ def test_cli_compare_plot_show(finished, tmp_path, capsys):
     assert "no DMRG archive with extrapolation points" in capsys.readouterr().err
     assert not (tmp_path / "eps.png").exists()
     assert main(["show", str(a.path)]) == 0
-    assert "checkpoint at step 150" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "checkpoint at step 150" in out and '"diag_shift": 0.01' in out  # a default, resolved
     bad = tmp_path / "bad.h5"
     bad.write_text("nope")
     assert main(["compare", str(bad)]) == 2
