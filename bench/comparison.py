@@ -65,12 +65,15 @@ PROBLEMS = {
 # rising at 256, no extrapolation), above the one-sweep-per-value rows of the table (7 sweeps at
 # 256: 9.3e-3, 1.05e-2), which are kept; about 20 sweeps would be needed here
 DMRG = "kind = 'dmrg'\nbond_dims = [32, 64, 128, 256]\nmax_sweeps = 16"
-# no point-group average (the default's 8 images per amplitude): 38-58 min per 6x6 row on one
-# core; with it the J2 = 0 row did not reach step 50 in 71 min
+# no point-group average (the default's 8 images per amplitude): 34-58 min per 6x6 row on one
+# core; with it the J2 = 0 row did not reach step 50 in 71 min. The schedules are the defaults of
+# 36 sites (AR_VMC_LARGE_LATTICE of nqs.models.autoregressive, 0.02 -> 0.004 and the diagonal
+# shift 1e-2 -> 1e-3), introduced after these runs at J2 = 0: with the 4x4 defaults (0.05 -> 0.01,
+# shift to 1e-4) the energy reached 2.8e-2 over steps 10-19 and then rose (0.35 around step 100,
+# 0.11 at the end); with the smaller step alone it reached 1.5e-2 to 1.8e-2 over steps 35-45 and
+# drifted up again (5.4e-2 at the end); with both it stayed at 1.4e-2 to 1.8e-2 per step from
+# step 40 on (1.57e-2 final)
 TRANSFORMER_6x6 = "kind = 'vmc'\nmodel = 'transformer'\nsymmetrize = 'none'\nn_iter = 150\nseed = 0"
-# at J2 = 0 the default step (0.05 -> 0.01) reached 2.8e-2 over steps 10-19, then the energy rose
-# (0.35 around step 100, 0.11 at the end); the ANTN's 0.02 -> 0.004 (below) keeps descending
-TRANSFORMER_6x6_SMALL_STEP = TRANSFORMER_6x6 + "\nlearning_rate = 0.02\nlearning_rate_final = 0.004"
 # translation average only (4 images per amplitude): 11-17 min per 6x6 row; the space-group
 # default (8 x 4 images) took 62 s per step, 2.6 h per row
 VIT_6x6 = "kind = 'vmc'\nmodel = 'vit'\nsymmetrize = 'translations'\nn_iter = 150\nseed = 0"
@@ -80,20 +83,23 @@ VIT_6x6_FRUSTRATED = VIT_6x6 + "\nlearning_rate = 0.02"
 # no point-group average either: with it a 6x6 ANTN step took over 44 s (the 50-step checkpoint
 # not reached in 37 min); without, 22-35 s per step on one core (2026-12-01), 62-92 min per row
 ANTN_6x6 = "kind = 'antn'\nsymmetrize = 'none'\nn_iter = 150\nseed = 0"
-# at J2 = 0 the default step (0.05 -> 0.01) reached 2.0e-2 at step 19, then the energy rose
-# (6.6e-2 at step 34, 1.3e-1 at step 55; stopped), as the 6x6 Transformer's did: 0.02 -> 0.004
-ANTN_6x6_SMALL_STEP = ANTN_6x6 + "\nlearning_rate = 0.02\nlearning_rate_final = 0.004"
+# J2 = 0 (2026-12-01) at the large-lattice defaults: 1.32e-2 (per step 1.0e-2 to 1.3e-2 over the
+# last 15). Before them: the 4x4 step (0.05 -> 0.01) reached 2.0e-2 at step 19, then the energy
+# rose (6.6e-2 at step 34, 1.3e-1 at step 55; stopped); 0.02 -> 0.004 with the shift to 1e-4
+# kept descending (1.39e-2 final)
+# J2 = 0.5 ran before them, with the 4x4 defaults of the time, written out
+ANTN_6x6_4x4_SCHEDULE = ANTN_6x6 + "\nlearning_rate = 0.05\nlearning_rate_final = 0.01\ndiag_shift_final = 1e-4"
 RUNS = {
     "j1j2_6x6_J2=0": {
-        "vmc-transformer": TRANSFORMER_6x6_SMALL_STEP,
+        "vmc-transformer": TRANSFORMER_6x6,
         "vmc-vit": VIT_6x6,
-        "antn": ANTN_6x6_SMALL_STEP,
+        "antn": ANTN_6x6,
         "dmrg": DMRG,
     },
     "j1j2_6x6_J2=0.5": {
         "vmc-transformer": TRANSFORMER_6x6,
         "vmc-vit": VIT_6x6_FRUSTRATED,
-        "antn": ANTN_6x6,
+        "antn": ANTN_6x6_4x4_SCHEDULE,
         "dmrg": DMRG,
     },
     "tj_4x4_2holes": {
