@@ -217,10 +217,10 @@ def run(
     archive = old or Archive(
         config_toml=config.text,
         problem=problem_record(problem),
-        meta={**run_metadata(), "options": resolved_options(config.options)},
+        meta=run_metadata(),
     )
     archive.config_toml = config.text
-    archive.meta["options"] = resolved_options(config.options)  # a resume may extend n_iter
+    archive.meta["options"] = resolved_options(config.options)  # also on resume: n_iter may grow
     archive.status = "running"
     archive.result.update({"n_parameters": method.n_parameters, "method": config.kind})
     wall_offset = float(archive.history["wall_time"][-1]) if len(archive.history.get("wall_time", [])) else 0.0
