@@ -127,8 +127,9 @@ def test_killed_run_resumes_to_the_same_result(finished, tmp_path):
 
 def test_resume_refuses_changed_defaults(finished, tmp_path):
     """The archive stores the resolved options: a resume whose config text is unchanged but
-    whose defaults moved (here: the archive's step rewritten, as a new default would) is refused,
-    naming the key; the resumable n_iter may still change."""
+    whose defaults moved (here: the archive's diagonal shift rewritten, as a new default would)
+    is refused, naming the key. A change of the resumable n_iter alone still resumes
+    (``test_extend_a_finished_run``, whose archives carry the options too)."""
     import json
     import shutil
 
