@@ -1,7 +1,10 @@
 """Direct-sampling throughput: our constrained autoregressive Transformer
 (:class:`nqs.sampling.direct_sampler.ConstrainedDirectSampler`, one cached step per site) against
 NetKet's ``FastARNNDense`` with ``ARDirectSampler`` at a matched parameter count, side by side in
-one process on the spin-1/2 square lattices 6x6 and 10x10.
+one process on the spin-1/2 square lattices 6x6 and 10x10. Where ``FastARNNDense`` fails (NetKet
+3.23 with JAX 0.10: its cache is sliced with a traced index), NetKet's side is ``ARNNDense``, the
+same network without the cache; each row's ``netket_model`` names the model timed and
+``netket_fast_model_error`` the failure.
 
 Both draw exact independent samples of ``|psi|^2``. Ours samples the S^z = 0 sector of the
 J1-J2 problem (masked conditionals); NetKet's AR models cannot be restricted to a sector, so
@@ -139,8 +142,8 @@ def main() -> None:
         note=(
             "ours: Transformer (default options) in the S^z=0 sector, conditionals in single precision "
             "(the default sample_dtype; _f64: in double), site loop in site_blocks blocks (the default; "
-            "_one_scan: in one scan, _4_blocks: in 4, blocks_speedup: their ratio); NetKet: FastARNNDense + ARDirectSampler on the "
-            "full space, in single precision (_f64: double, NetKet's default); ratios at equal precision"
+            "_one_scan: in one scan, _4_blocks: in 4, blocks_speedup: their ratio); NetKet: netket_model (FastARNNDense, else ARNNDense, see "
+            "netket_fast_model_error) + ARDirectSampler on the full space, in single precision (_f64: double, NetKet's default); ratios at equal precision"
         ),
     )
 
