@@ -6,10 +6,16 @@ or its kernel form minSR when samples are fewer than parameters, chosen by NetKe
 geometrically from their initial to their final values over ``n_iter``. The whole driver state
 (parameters, optimiser, sampler chains and RNG key, step count) is the checkpoint, through
 flax's state-dict serialisation, so a resumed run repeats an uninterrupted one exactly.
+
+Local energies (training steps and the final estimate) go through NetKet's packed local-value
+kernel on the Hamiltonian's jax form by default (``local_energies``): the network is evaluated
+only on the connected configurations that differ from the sample, not on all ``max_conn_size``
+padded ones, which for the J1-J2 model are zero-padding for about half.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -73,6 +79,13 @@ class VMCOptions:
     """Samples evaluated at once (limits memory); default all."""
     n_samples_final: int | None = None
     """Samples of the final energy estimate; default 4 * n_samples."""
+    local_energies: Literal["packed", "padded"] = "packed"
+    """How the local energy ``E_loc(x) = sum_x' H(x, x') psi(x') / psi(x)`` of a sample evaluates
+    the network: ``packed`` only on the connected ``x' != x`` (NetKet's packed kernel,
+    ``netket_experimental_packed_kernel``, on the Hamiltonian's jax operator; the diagonal and the
+    padding cost nothing), ``padded`` on all ``max_conn_size`` padded ``x'`` of every sample
+    (NetKet's default kernel). The same values to rounding; the samplers use the Hamiltonian as
+    before either way. Measured in ``bench/local_energies.py``."""
     model_options: Any = dataclasses.field(default=None, init=False)
     """The model's hyperparameters (filled from the model's own keys in the same table)."""
 
@@ -113,7 +126,7 @@ class VMC(Method):
     kind = "vmc"
     Options = VMCOptions
     default_checkpoint_every = 50
-    resumable_keys = frozenset({"n_iter", "n_samples_final"})
+    resumable_keys = frozenset({"n_iter", "n_samples_final", "local_energies"})
 
     # ------------------------------------------------------------- options
     @classmethod
@@ -168,6 +181,9 @@ class VMC(Method):
         super().__init__(problem, options)
         o = options
         self.hilbert, self.hamiltonian = problem.to_netket()
+        # the operator of the local energies; ``self.hamiltonian`` stays the samplers' (the
+        # numba and jax Hamiltonian rules draw different moves)
+        self.energy_operator = energy_operator(self.hamiltonian, o.local_energies)
         spec = model_spec(o.model)
         self.model = spec.build(problem, o.model_options or spec.options())
         self.sampler = self._sampler(spec)
@@ -180,7 +196,7 @@ class VMC(Method):
         lr = geometric_schedule(o.learning_rate, o.learning_rate_final, o.n_iter)
         if o.optimizer == "sr":
             self.driver = nk.driver.VMC_SR(
-                self.hamiltonian,
+                self.energy_operator,
                 optax.sgd(lr),
                 diag_shift=geometric_schedule(o.diag_shift, o.diag_shift_final, o.n_iter),
                 momentum=o.momentum,
@@ -189,7 +205,7 @@ class VMC(Method):
                 variational_state=self.state,
             )
         else:
-            self.driver = nk.driver.VMC(self.hamiltonian, optax.adam(lr), variational_state=self.state)
+            self.driver = nk.driver.VMC(self.energy_operator, optax.adam(lr), variational_state=self.state)
 
     def _sampler(self, spec):
         o, problem = self.options, self.problem
@@ -228,12 +244,13 @@ class VMC(Method):
         if remaining <= 0:
             return
         self.driver._step_count = start
-        self.driver.run(
-            remaining,
-            out=(),
-            show_progress=False,
-            callback=_ArchiveCallback(self, recorder),
-        )
+        with packed_kernel(self.options.local_energies == "packed"):
+            self.driver.run(
+                remaining,
+                out=(),
+                show_progress=False,
+                callback=_ArchiveCallback(self, recorder),
+            )
 
     def final_result(self) -> dict[str, Any]:
         o = self.options
@@ -245,7 +262,8 @@ class VMC(Method):
             sampler_seed=o.seed + 7919, chunk_size=o.chunk_size, **kwargs,
         )
         self._estimator = estimator
-        stats = estimator.expect(self.hamiltonian)
+        with packed_kernel(o.local_energies == "packed"):
+            stats = estimator.expect(self.energy_operator)
         return {
             "energy": float(np.real(stats.mean)),
             "energy_error": float(stats.error_of_mean),
@@ -259,6 +277,25 @@ class VMC(Method):
         from .observables import measure_vstate
 
         return measure_vstate(self.problem, self._estimator, names)
+
+
+def energy_operator(hamiltonian: nk.operator.DiscreteOperator, local_energies: str) -> nk.operator.DiscreteOperator:
+    """The Hamiltonian for the local energies: its jax form for ``packed`` (NetKet's packed kernel
+    exists for jax operators only), else itself."""
+    return hamiltonian.to_jax_operator() if local_energies == "packed" else hamiltonian
+
+
+@contextlib.contextmanager
+def packed_kernel(on: bool):
+    """NetKet's packed local-value kernel for the jax operators, within the block only: NetKet
+    reads the flag whenever it picks a kernel, so other NetKet code of the process keeps its own
+    setting."""
+    old = nk.config.netket_experimental_packed_kernel
+    nk.config.netket_experimental_packed_kernel = on
+    try:
+        yield
+    finally:
+        nk.config.netket_experimental_packed_kernel = old
 
 
 def _sr_mode(hilbert, state, model=None) -> str | None:
