@@ -85,7 +85,11 @@ class VMCOptions:
     ``netket_experimental_packed_kernel``, on the Hamiltonian's jax operator; the diagonal and the
     padding cost nothing), ``padded`` on all ``max_conn_size`` padded ``x'`` of every sample
     (NetKet's default kernel). The same values to rounding; the samplers use the Hamiltonian as
-    before either way. Measured in ``bench/local_energies.py``."""
+    before either way. ``bench/local_energies.py`` (one core, untrained states): J1-J2 4x4 and 6x6
+    1.8x to 2.0x faster (34 of 65, 74 of 145 connections evaluated), ViT 6x6 1.6x, HFDS t-J 4x4
+    3.8x, U(1) QLM 2.0x; Z2 gauge 0.9x (each of its 10 connections but the diagonal is a
+    plaquette flip, so there is nothing to skip). The packed kernel takes about 2-4 s more to
+    compile; a 4x4 J1-J2 Transformer step (point group) went from 15 s to 11.5 s."""
     model_options: Any = dataclasses.field(default=None, init=False)
     """The model's hyperparameters (filled from the model's own keys in the same table)."""
 
