@@ -199,7 +199,13 @@ class TransformerOptions(GaugeTransformerOptions):
     7.3e-3 over steps 140-149, 6.6e-3 to 7.8e-3 per 10 steps over the last 50). Heisenberg,
     point group, seed 1: 3.2e-4 over steps 40-49. The cost is one network pass per element for
     every amplitude (local energies, gradients), about 5x per step with the 8 elements of the
-    point group."""
+    point group. (The seconds per step above predate the packed local energies of VMC: at
+    ``J2 = 0.5`` with the point group a step now takes 10-11.5 s, the 300 steps under an hour.)
+
+    Two variants of the ``J2 = 0.5`` run did not lift the plateau (seed 0, 2026-12-01, one core
+    each): ``diag_shift_final = 1e-3`` (the shift that cured the 6x6 drift) stayed at 8e-3 to
+    9.5e-3 per 10 steps over steps 130-199 (stopped there); with ``symmetric_phase = true`` as
+    well the final estimate was -8.39024 +- 0.0031, 8.0e-3 (V-score 0.014, 52 min)."""
 
     symmetric_phase: bool = False
     """With ``symmetrize``: the phase is the argument of the amplitudes summed over the images
