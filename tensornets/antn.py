@@ -305,6 +305,7 @@ if MODEL not in model_names():
 _VMC_KEYS = (
     "n_iter", "seed", "n_samples", "optimizer", "learning_rate", "learning_rate_final",
     "diag_shift", "diag_shift_final", "momentum", "on_the_fly", "chunk_size", "n_samples_final",
+    "local_energies",
 )
 """VMC options that apply to the ANTN (no Markov-chain keys: sampling is exact)."""
 
@@ -327,8 +328,8 @@ def _options_class() -> type:
 ANTNOptions = _options_class()
 ANTNOptions.__doc__ = """``[method]`` keys of ``kind = "antn"``: the model's (:class:`ANTNModelOptions`)
 and the VMC keys ``n_iter``, ``seed``, ``n_samples``, ``optimizer``, ``learning_rate[_final]``,
-``diag_shift[_final]``, ``momentum``, ``on_the_fly``, ``chunk_size``, ``n_samples_final`` (see
-:class:`nqs.vmc.VMCOptions`). From 32 sites on the schedules default to those of
+``diag_shift[_final]``, ``momentum``, ``on_the_fly``, ``chunk_size``, ``n_samples_final``,
+``local_energies`` (see :class:`nqs.vmc.VMCOptions`). From 32 sites on the schedules default to those of
 :data:`~nqs.models.autoregressive.AR_VMC_LARGE_LATTICE`."""
 
 

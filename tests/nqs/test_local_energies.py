@@ -42,10 +42,13 @@ def test_packed_local_energies_are_exact(case):
     c = config(case, "packed")
     vmc = c.method(c.problem, c.options)
     state, hilbert = vmc.state, vmc.hilbert
+    flag = nk.config.netket_experimental_packed_kernel
+    with packed_kernel(not flag):
+        pass
+    assert nk.config.netket_experimental_packed_kernel == flag  # restored after the block
     with packed_kernel(True):
         assert get_local_kernel(state, vmc.energy_operator) is local_value_kernel_jax_packed
         e_loc = np.asarray(state.local_estimators(vmc.energy_operator).data).reshape(-1)
-    assert not nk.config.netket_experimental_packed_kernel  # restored after the block
     samples = np.asarray(state.samples).reshape(-1, hilbert.size)
     basis = hilbert.all_states()
     psi = np.exp(np.asarray(state.log_value(basis), dtype=complex))
