@@ -63,7 +63,8 @@ def measure(case: str, repeats: int) -> dict:
     new = np.any(np.asarray(conn) != samples[:, None, :], axis=-1).sum(-1)
 
     def padded():
-        return state.local_estimators(h).data
+        with packed_kernel(False):  # NetKet's default kernel even where the flag was set
+            return state.local_estimators(h).data
 
     def packed():
         with packed_kernel(True):
