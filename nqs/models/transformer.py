@@ -205,7 +205,11 @@ class TransformerOptions(GaugeTransformerOptions):
     Two variants of the ``J2 = 0.5`` run did not lift the plateau (seed 0, 2026-12-01, one core
     each): ``diag_shift_final = 1e-3`` (the shift that cured the 6x6 drift) stayed at 8e-3 to
     9.5e-3 per 10 steps over steps 130-199 (stopped there); with ``symmetric_phase = true`` as
-    well the final estimate was -8.39024 +- 0.0031, 8.0e-3 (V-score 0.014, 52 min)."""
+    well the final estimate was -8.39024 +- 0.0031, 8.0e-3 (V-score 0.014, 52 min). Six more
+    probes (docs/benchmarks.md: a phase from a space-group ViT, a smaller final step, no momentum,
+    the 16 translations instead of the point group, ``d_model`` 48 and 64) stayed in the same
+    7e-3 to 9e-3 band per 10 steps; the widest (69k parameters) was at 7.5e-3 over steps
+    140-149, against 7.3e-3 for the default."""
 
     symmetric_phase: bool = False
     """With ``symmetrize``: the phase is the argument of the amplitudes summed over the images
