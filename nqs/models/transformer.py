@@ -207,8 +207,8 @@ class TransformerOptions(GaugeTransformerOptions):
     9.5e-3 per 10 steps over steps 130-199 (stopped there); with ``symmetric_phase = true`` as
     well the final estimate was -8.39024 +- 0.0031, 8.0e-3 (V-score 0.014, 52 min). Six more
     probes (docs/benchmarks.md: a phase from a space-group ViT, a smaller final step, no momentum,
-    the 16 translations instead of the point group, ``d_model`` 48 and 64) stayed in the same
-    7e-3 to 9e-3 band per 10 steps; the widest (69k parameters) was at 7.5e-3 over steps
+    the 16 translations instead of the point group, ``d_model`` 48 and 64) got no lower than the
+    same 7e-3 to 9e-3 band per 10 steps; the widest (69k parameters) was at 7.5e-3 over steps
     140-149, against 7.3e-3 for the default."""
 
     symmetric_phase: bool = False
