@@ -191,7 +191,7 @@ class VMC(Method):
         spec = model_spec(o.model)
         self.model = spec.build(problem, o.model_options or spec.options())
         self.sampler = self._sampler(spec)
-        self._direct = spec.direct and o.sampler == "auto"
+        self._direct = spec.direct and o.sampler == "auto" and self.sampler.is_exact
         kwargs = {} if self._direct else {"n_discard_per_chain": o.n_discard_per_chain}
         self.state = nk.vqs.MCState(
             self.sampler, self.model, n_samples=o.n_samples, seed=o.seed, sampler_seed=o.seed + 1,

@@ -177,6 +177,15 @@ class ConstrainedAR(nn.Module):
     orbit of ``a``, so ``psi(g a) = psi(a)`` exactly: the state lies in the group's trivial
     irrep, modulus and phase alike, as projecting the amplitude would make it, while the
     modulus (and so the normalisation and the exact sampling) stays the averaged one."""
+    project_amplitude: bool = False
+    """With ``symmetries``: the amplitude itself is averaged, ``psi(a) = mean_g sqrt(p(g a))
+    exp(i phi(g a))`` -- the projection of the autoregressive state onto the group's trivial
+    irrep, whose images interfere (they can cancel, which an averaged modulus cannot). It is no
+    longer normalised (``sum_a |psi(a)|^2 <= 1``) nor sampled exactly: the sampler is
+    :class:`~nqs.sampling.projected_sampler.ARProposalRule`'s Metropolis chain, whose proposals
+    are exact draws of ``q(a) = mean_g p(g a)`` (:meth:`log_proposal`), accepted with
+    probability ``min(1, w(a') / w(a))``, ``w = |psi|^2 / q <= 1``. Overrides
+    ``symmetric_phase`` (the phase is then the argument of the same sum)."""
     eval_chunk: int | None = 256
     """``__call__`` evaluates batches larger than this in chunks of this many configurations,
     one after the other (same result): on CPU the cost is memory traffic, and small chunks
@@ -243,9 +252,9 @@ class ConstrainedAR(nn.Module):
             logits = logits + jnp.asarray(np.asarray(self.base_log_p), logits.dtype)[k][s]
         return masked_log_softmax(logits, mask), self._phases(phases, k)
 
-    def log_psi_local(self, a: jax.Array) -> jax.Array:
-        """``log psi`` (complex ``(B,)``) of local-index configurations ``(B, N)``; ``-inf`` real
-        part outside the sector."""
+    def _image_terms(self, a: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """``log p`` and phase (prior included) ``(B, G)`` of the images ``a[perm_g]`` of local
+        configurations ``a`` ``(B, N)`` (``G = 1``, ``a`` itself, without ``symmetries``)."""
         images = a
         if self.symmetries is not None:
             perms = jnp.asarray(np.asarray(self.symmetries))
@@ -254,31 +263,54 @@ class ConstrainedAR(nn.Module):
         idx = images[..., None]
         log_prob = jnp.take_along_axis(log_p, idx, axis=-1)[..., 0].sum(axis=-1)
         phase = jnp.take_along_axis(phases, idx, axis=-1)[..., 0].sum(axis=-1)
-        if self.symmetries is not None:
-            n_images = len(np.asarray(self.symmetries))
-            log_p_images, phase_images = log_prob.reshape(-1, n_images), phase.reshape(-1, n_images)
-            log_prob = jax.nn.logsumexp(log_p_images, axis=-1) - np.log(n_images)
-            if self.symmetric_phase:
-                top = jnp.max(log_p_images, axis=-1, keepdims=True)
-                top = jnp.where(jnp.isfinite(top), top, 0.0)  # outside the sector every image is -inf
-                weights = jnp.exp(0.5 * (log_p_images - top))
-                phase = jnp.angle(jnp.sum(weights * jnp.exp(1j * phase_images), axis=-1))
-            else:
+        return log_prob.reshape(a.shape[0], -1), phase.reshape(a.shape[0], -1)
+
+    def log_psi_local(self, a: jax.Array) -> jax.Array:
+        """``log psi`` (complex ``(B,)``) of local-index configurations ``(B, N)``; ``-inf`` real
+        part outside the sector."""
+        log_p_images, phase_images = self._image_terms(a)
+        n_images = log_p_images.shape[-1]
+        if self.symmetries is not None and (self.symmetric_phase or self.project_amplitude):
+            top = jnp.max(log_p_images, axis=-1, keepdims=True)
+            top = jnp.where(jnp.isfinite(top), top, 0.0)  # outside the sector every image is -inf
+            amplitude = jnp.sum(jnp.exp(0.5 * (log_p_images - top) + 1j * phase_images), axis=-1)
+            phase = jnp.angle(amplitude)
+        if self.symmetries is not None and self.project_amplitude:
+            log_psi = 0.5 * top[:, 0] + jnp.log(jnp.abs(amplitude)) - np.log(n_images) + 1j * phase
+        else:
+            log_psi = 0.5 * (jax.nn.logsumexp(log_p_images, axis=-1) - np.log(n_images))
+            if self.symmetries is None or not self.symmetric_phase:
                 phase = phase_images[:, 0]  # the identity image: a itself
+            log_psi = log_psi + 1j * phase
         if self.phase_net is not None:
             # phases holds the prior alone here (no phase head)
-            phase = phase + jnp.imag(self.phase_net(local_to_configs(self.local_space, a)))
-        return 0.5 * log_prob + 1j * phase
+            log_psi = log_psi + 1j * jnp.imag(self.phase_net(local_to_configs(self.local_space, a)))
+        return log_psi
+
+    def log_proposal_local(self, a: jax.Array) -> jax.Array:
+        """``log q(a) = log mean_g p(g a)`` (real ``(B,)``): the distribution the direct sampler
+        draws exactly (``|psi|^2`` itself unless :attr:`project_amplitude`)."""
+        log_p_images, _ = self._image_terms(a)
+        return jax.nn.logsumexp(log_p_images, axis=-1) - np.log(log_p_images.shape[-1])
+
+    def log_proposal(self, x: jax.Array) -> jax.Array:
+        """:meth:`log_proposal_local` of NetKet configurations ``(..., n_netket)`` -> ``(...)``."""
+        return self._in_chunks("log_proposal_local", x)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         """``log psi`` of NetKet configurations ``(..., n_netket)`` -> complex ``(...)``."""
+        return self._in_chunks("log_psi_local", x)
+
+    def _in_chunks(self, method: str, x: jax.Array) -> jax.Array:
+        """``method`` of local configurations applied to NetKet configurations ``(..., n)``, in
+        chunks of :attr:`eval_chunk` (images included)."""
         x = jnp.asarray(x)
         lead = x.shape[:-1]
         a = configs_to_local(self.local_space, x.reshape(-1, x.shape[-1]))
         chunk = self.eval_chunk
         if chunk is not None and self.symmetries is not None:
             chunk = max(1, chunk // len(np.asarray(self.symmetries)))  # the images count towards it
-        return map_in_chunks(self, "log_psi_local", a, chunk).reshape(lead)
+        return map_in_chunks(self, method, a, chunk).reshape(lead)
 
 
 # --------------------------------------------------------------------------- VMC defaults

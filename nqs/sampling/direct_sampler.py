@@ -191,6 +191,12 @@ class ConstrainedDirectSampler(Sampler):
         return sigma, new_state
 
 
-def make_direct_sampler(problem: Problem, hilbert, hamiltonian, vmc_options) -> ConstrainedDirectSampler:
-    """``ModelSpec.make_sampler`` of the constrained autoregressive models."""
+def make_direct_sampler(problem: Problem, hilbert, hamiltonian, vmc_options) -> Sampler:
+    """``ModelSpec.make_sampler`` of the constrained autoregressive models: exact direct
+    sampling, or, for an amplitude projected over symmetries (``project_amplitude``), Metropolis
+    chains with exact draws as proposals (:mod:`nqs.sampling.projected_sampler`)."""
+    if getattr(getattr(vmc_options, "model_options", None), "project_amplitude", False):
+        from .projected_sampler import make_projected_sampler
+
+        return make_projected_sampler(problem, hilbert, vmc_options)
     return ConstrainedDirectSampler(hilbert, problem.local_space.name)
