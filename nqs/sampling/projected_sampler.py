@@ -39,6 +39,9 @@ class ARProposalRule(MetropolisRule):
         self.local_space = local_space
 
     def _draws(self, sampler, machine, params, key) -> jax.Array:
+        # one scan over the sites: each transition of the chain's loop traces the site loop
+        # again, and the blocks of large lattices would multiply that compilation (the draws do
+        # not depend on the blocks)
         direct = ConstrainedDirectSampler(
             sampler.hilbert, self.local_space, dtype=sampler.dtype, site_blocks=1
         )
