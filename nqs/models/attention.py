@@ -108,6 +108,33 @@ class CausalSelfAttention(nn.Module):
         y = (att[:, :, None, :] @ values)[:, :, 0]
         return self.out(y.reshape(batch, self.d_model))
 
+    def step_tabulated(self, h: jax.Array, position: jax.Array | int, tokens: jax.Array, table: jax.Array) -> jax.Array:
+        """:meth:`step` without a key/value cache, for an attention whose input at every
+        position ``j`` is a function of ``j`` and of a token ``tokens[:, j]`` alone (the first
+        block of a decoder: embedding of the previous site's state plus that of the site).
+        ``table`` ``(n, T, d_model)``: that input for each position and each of the ``T``
+        tokens; ``tokens`` ``(batch, n)`` int, read at positions ``<= position``; ``h``
+        ``(batch, d_model)``: the input at ``position``. Same function as :meth:`step`: the keys
+        and values of the ``n T`` table entries are computed per call (not ``batch n`` of them,
+        cached), and the scores and the weighted sum of values are, per token, dense products
+        of the batch's queries and weights with them, selected by the token at each position.
+        On a CPU this replaces streaming the ``(batch, heads, n, head_dim)`` cache (what bounds
+        :meth:`step`) by matrix products with a shared operand."""
+        batch = h.shape[0]
+        n, n_tokens = table.shape[:2]
+        q = jnp.swapaxes(self._split(h)[0], 0, 1)  # (heads, batch, head_dim)
+        _, k, v = self._split(table)  # (n, T, heads, head_dim)
+        # one product per token, not one over all (n T) entries: the selection then runs on
+        # (heads, batch, n) arrays, not on (heads, batch, n, T) ones (2x slower than the cache)
+        is_token = [tokens == t for t in range(n_tokens)]
+        scores = q @ jnp.transpose(k[:, 0], (1, 2, 0))
+        for t in range(1, n_tokens):
+            scores = jnp.where(is_token[t], q @ jnp.transpose(k[:, t], (1, 2, 0)), scores)
+        scores = scores * self.head_dim**-0.5  # (heads, batch, n)
+        att = jax.nn.softmax(jnp.where(jnp.arange(n) <= position, scores, -jnp.inf), axis=-1)
+        y = sum(jnp.where(is_token[t], att, 0.0) @ jnp.swapaxes(v[:, t], 0, 1) for t in range(n_tokens))
+        return self.out(jnp.swapaxes(y, 0, 1).reshape(batch, self.d_model))
+
 
 class MLP(nn.Module):
     """Position-wise two-layer perceptron ``W2 gelu(W1 h + b1) + b2``."""
@@ -155,4 +182,10 @@ class TransformerBlock(nn.Module):
         """One position ``(batch, d_model)``, with the attention's key/value cache (its first
         ``visible`` positions read, see :meth:`CausalSelfAttention.step`)."""
         h = h + self.attention.step(self.norm_att(h), position, visible)
+        return h + self.mlp(self.norm_mlp(h))
+
+    def step_tabulated(self, h: jax.Array, position: jax.Array | int, tokens: jax.Array, table: jax.Array) -> jax.Array:
+        """One position of a first block, whose inputs are tabulated by position and token
+        (:meth:`CausalSelfAttention.step_tabulated`; ``table`` before the layer norm); no cache."""
+        h = h + self.attention.step_tabulated(self.norm_att(h), position, tokens, self.norm_att(table))
         return h + self.mlp(self.norm_mlp(h))

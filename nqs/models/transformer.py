@@ -33,7 +33,7 @@ from hamiltonians import Problem
 from hamiltonians.lattice import LinkLattice, SquareLattice
 
 from ..sampling.direct_sampler import make_direct_sampler
-from .attention import TransformerBlock
+from .attention import TransformerBlock, cached
 from .autoregressive import (
     AR_VMC_DEFAULTS, ConstrainedAR, ar_fields, ar_large_lattice, check_phase, check_sign_prior, check_symmetrize, phase_is_fixed,
     Symmetrize, sign_prior, site_symmetries, validate_phase, validate_sign_prior, validate_symmetrize,
@@ -61,6 +61,11 @@ class ARTransformer(ConstrainedAR):
     """MLP hidden width as a multiple of ``d_model``."""
     param_dtype: Any = np.float64
     """Dtype of all weights (real; the phase is a real output)."""
+    tabulate_first_block: bool = True
+    """Sampling steps: the first block's attention reads a table of keys and values by
+    position and token instead of a key/value cache
+    (:meth:`~nqs.models.attention.CausalSelfAttention.step_tabulated`), the same function;
+    ``False`` caches it like the later blocks (for benchmarks)."""
 
     def setup(self):
         d = self.local_dim
@@ -96,11 +101,28 @@ class ARTransformer(ConstrainedAR):
     def raw_step(
         self, a_prev: jax.Array, k: jax.Array | int, visible: int | None = None
     ) -> tuple[jax.Array, jax.Array]:
-        token = jnp.where(k == 0, self.local_dim, a_prev)
+        token = jnp.where(k == 0, self.local_dim, a_prev).astype(jnp.int32)
         h = self.value_embed(token) + self.site_embed(self._features()[k])[None]
-        for block in self.blocks:
+        # The first block's input at position j depends on j and on the token there only: its
+        # attention reads a (positions x tokens) table and the tokens so far, not a key/value
+        # cache (CausalSelfAttention.step_tabulated); the later blocks cache keys and values.
+        blocks = self.blocks
+        if self.tabulate_first_block:
+            h = self._first_block_tabulated(h, token, k, visible)
+            blocks = blocks[1:]
+        for block in blocks:
             h = block.step(h, k, visible)
         return self._heads(h)
+
+    def _first_block_tabulated(self, h: jax.Array, token: jax.Array, k: jax.Array | int, visible: int | None) -> jax.Array:
+        """The first block's step from the table of its inputs (position x token) and the
+        tokens read so far (kept in the cache, ``(batch, n_sites)``)."""
+        n = self.n_sites if visible is None else visible
+        tokens = cached(self, "tokens", (token.shape[0], self.n_sites), jnp.int32)
+        tokens = jax.lax.dynamic_update_slice_in_dim(tokens, token[:, None], k, axis=1)
+        self.put_variable("cache", "tokens", tokens)
+        table = self.value_embed(jnp.arange(self.local_dim + 1))[None] + self.site_embed(self._features()[:n])[:, None]
+        return self.blocks[0].step_tabulated(h, k, tokens[:, :n] if n < self.n_sites else tokens, table)
 
 
 # --------------------------------------------------------------------------- options

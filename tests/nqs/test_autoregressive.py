@@ -210,16 +210,18 @@ def test_draws_do_not_depend_on_the_site_blocks(key):
     np.testing.assert_array_equal(draws[0], draws[1])
 
 
-def check_cached_steps_equal_teacher_forcing(case: Case, grow: bool) -> None:
+def check_cached_steps_equal_teacher_forcing(case: Case, grow: bool, model=None) -> None:
     """``grow``: every step reads only the cached positions up to itself (``visible = k + 1``),
-    so a key/value cache grows by one position per step, the extreme of the sampler's blocks."""
+    so a key/value cache grows by one position per step, the extreme of the sampler's blocks.
+    ``model``: a variant of the case's model (same parameters)."""
+    model = case.model if model is None else model
     a = jnp.asarray(case.basis, dtype=jnp.int32)
-    log_p, phases = case.model.apply(case.params, a, method="conditionals")
+    log_p, phases = model.apply(case.params, a, method="conditionals")
     steps_p, steps_phi = [], []
     cache = {}
     for k in range(case.problem.n_sites):
         a_prev = a[:, k - 1] if k else jnp.zeros_like(a[:, 0])
-        (lp, ph), mutables = case.model.apply(
+        (lp, ph), mutables = model.apply(
             {**case.params, **cache}, a_prev, k, k + 1 if grow else None, method="conditional_step", mutable=["cache"]
         )
         cache = {"cache": mutables["cache"]}
@@ -238,9 +240,13 @@ def test_cached_steps_equal_teacher_forcing(key):
     check_cached_steps_equal_teacher_forcing(get_case(key), grow=False)
 
 
+@pytest.mark.parametrize("tabulated", [True, False], ids=["first_block_tabulated", "first_block_cached"])
 @pytest.mark.parametrize("key", ATTENTION_CASES)
-def test_cached_steps_with_a_growing_cache_equal_teacher_forcing(key):
-    check_cached_steps_equal_teacher_forcing(get_case(key), grow=True)
+def test_cached_steps_with_a_growing_cache_equal_teacher_forcing(key, tabulated):
+    """Both sampling paths of the first block (its keys and values from a table by position
+    and token, the default, or cached like the later blocks) against teacher forcing."""
+    case = get_case(key)
+    check_cached_steps_equal_teacher_forcing(case, grow=True, model=case.model.clone(tabulate_first_block=tabulated))
 
 
 def test_conversions_round_trip(case):
