@@ -16,6 +16,10 @@ Every layer has two entry points that compute the same function:
   position at one position's cost per call. Entries of the cache at positions ``> k`` are never
   read, so a new sequence starts by calling ``step`` at ``k = 0`` without clearing the cache.
 
+A first block, whose input at each position is a function of the position and of one of a few
+tokens, has a third entry point, ``step_tabulated``: the same step from a table of those inputs
+and the tokens so far, without a key/value cache.
+
 The cache is created on the first ``step`` call made with ``mutable=["cache"]`` (its batch size
 is that call's); it is not part of the parameters.
 """
