@@ -2,7 +2,8 @@
 
 Two fake CPU devices (``--xla_force_host_platform_device_count=2``) stand in for GPUs: the
 sample batch must be split over both, and the energy statistics of the Transformer at fixed
-parameters must agree with a one-device run and with the exact full-sum expectation. JAX reads
+parameters must agree with a one-device run and with the exact full-sum expectation; the same
+for the amplitude projected over symmetries, sampled by Metropolis chains with exact proposals. JAX reads
 these flags once, at import, so each run is a fresh subprocess.
 """
 
@@ -17,6 +18,8 @@ import pytest
 
 SCRIPT = r"""
 import json
+import sys
+from types import SimpleNamespace
 import jax
 import netket as nk
 import numpy as np
@@ -27,9 +30,18 @@ from nqs.models import model_spec
 problem = hamiltonians.get("heisenberg_chain", L=8)
 hilbert, hamiltonian = problem.to_netket()
 spec = model_spec("transformer")
-model = spec.build(problem, spec.options(d_model=16, n_heads=2, n_layers=1))
-sampler = spec.make_sampler(problem, hilbert, hamiltonian, None)
-state = nk.vqs.MCState(sampler, model, n_samples=2048, seed=0, sampler_seed=1)
+if sys.argv[1] == "projected":
+    # psi averaged over the chain's reflection, sampled by Metropolis chains (16, so 8 per
+    # device) whose proposals are exact draws of the direct sampler
+    options = spec.options(d_model=16, n_heads=2, n_layers=1, symmetrize="point_group", project_amplitude=True)
+    sampler = spec.make_sampler(problem, hilbert, hamiltonian, SimpleNamespace(model_options=options, n_chains=16))
+    extra = {"n_discard_per_chain": 20}
+else:
+    options = spec.options(d_model=16, n_heads=2, n_layers=1)
+    sampler = spec.make_sampler(problem, hilbert, hamiltonian, None)
+    extra = {}
+model = spec.build(problem, options)
+state = nk.vqs.MCState(sampler, model, n_samples=2048, seed=0, sampler_seed=1, **extra)
 # move away from the near-uniform initialisation (same parameters in every run: seeded)
 leaves, tree = jax.tree_util.tree_flatten(state.parameters)
 keys = jax.random.split(jax.random.key(5), len(leaves))
@@ -52,7 +64,7 @@ print("RESULT", json.dumps({
 """
 
 
-def start(n_devices: int) -> subprocess.Popen:
+def start(n_devices: int, sampling: str) -> subprocess.Popen:
     env = dict(os.environ)
     env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={n_devices}"
     env["JAX_PLATFORMS"] = "cpu"
@@ -60,7 +72,7 @@ def start(n_devices: int) -> subprocess.Popen:
         env["NETKET_EXPERIMENTAL_SHARDING"] = "1"
     else:
         env.pop("NETKET_EXPERIMENTAL_SHARDING", None)
-    return subprocess.Popen([sys.executable, "-c", SCRIPT], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen([sys.executable, "-c", SCRIPT, sampling], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def result(proc: subprocess.Popen) -> dict:
@@ -70,10 +82,12 @@ def result(proc: subprocess.Popen) -> dict:
     return json.loads(line[len("RESULT "):])
 
 
-@pytest.fixture(scope="module")
-def runs() -> tuple[dict, dict]:
+@pytest.fixture(scope="module", params=["direct", "projected"])
+def runs(request) -> tuple[dict, dict]:
+    """One device and two: exact direct sampling, and Metropolis chains with exact proposals
+    for the amplitude projected over symmetries (``project_amplitude``)."""
     # both runs at once: each is mostly import and compilation, single-threaded
-    one, two = start(1), start(2)
+    one, two = start(1, request.param), start(2, request.param)
     return result(one), result(two)
 
 
