@@ -186,6 +186,16 @@ class ConstrainedAR(nn.Module):
     are exact draws of ``q(a) = mean_g p(g a)`` (:meth:`log_proposal`), accepted with
     probability ``min(1, w(a') / w(a))``, ``w = |psi|^2 / q <= 1``. Overrides
     ``symmetric_phase`` (the phase is then the argument of the same sum)."""
+    real_sign: bool = False
+    """With :attr:`project_amplitude`: each image contributes ``sqrt(p(g a)) exp(i prior(g a))
+    tanh(1 + u(g a))`` instead of ``sqrt(p(g a)) exp(i phi(g a))``, ``u`` the network's phase
+    output without the prior (the sum of its per-site phases): a real factor in ``[-1, 1]``
+    that changes sign continuously through zero. A learned *phase* cannot leave a real sign
+    structure: at real amplitudes (a sign prior, phases near zero) and a real Hamiltonian the
+    local energies are real, so the energy gradient along any pure phase direction vanishes,
+    and flipping a sign means turning through complex amplitudes, which costs energy on the way
+    (``bench/sign_structure.py``: every Transformer trained with phases kept the Marshall sign
+    exactly). ``|factor| <= 1`` keeps ``|psi|^2 <= q``, the bound of the Metropolis sampler."""
     eval_chunk: int | None = 256
     """``__call__`` evaluates batches larger than this in chunks of this many configurations,
     one after the other (same result): on CPU the cost is memory traffic, and small chunks
@@ -265,6 +275,15 @@ class ConstrainedAR(nn.Module):
         phase = jnp.take_along_axis(phases, idx, axis=-1)[..., 0].sum(axis=-1)
         return log_prob.reshape(a.shape[0], -1), phase.reshape(a.shape[0], -1)
 
+    def _prior_images(self, a: jax.Array) -> jax.Array:
+        """The prior's phase ``(B, G)`` of the images of ``a`` (zeros without a prior)."""
+        images = a if self.symmetries is None else a[:, jnp.asarray(np.asarray(self.symmetries))]  # (B, G, N)
+        images = images.reshape(a.shape[0], -1, a.shape[-1])
+        if self.phase_prior is None:
+            return jnp.zeros(images.shape[:2])
+        prior = jnp.asarray(np.asarray(self.phase_prior))  # (N, d)
+        return prior[jnp.arange(a.shape[-1]), images].sum(axis=-1)
+
     def log_psi_local(self, a: jax.Array) -> jax.Array:
         """``log psi`` (complex ``(B,)``) of local-index configurations ``(B, N)``; ``-inf`` real
         part outside the sector."""
@@ -273,7 +292,12 @@ class ConstrainedAR(nn.Module):
         if self.symmetries is not None and (self.symmetric_phase or self.project_amplitude):
             top = jnp.max(log_p_images, axis=-1, keepdims=True)
             top = jnp.where(jnp.isfinite(top), top, 0.0)  # outside the sector every image is -inf
-            amplitude = jnp.sum(jnp.exp(0.5 * (log_p_images - top) + 1j * phase_images), axis=-1)
+            if self.real_sign and self.project_amplitude:
+                prior = self._prior_images(a)
+                factor = jnp.tanh(1.0 + phase_images - prior) * jnp.exp(1j * prior)
+                amplitude = jnp.sum(jnp.exp(0.5 * (log_p_images - top)) * factor, axis=-1)
+            else:
+                amplitude = jnp.sum(jnp.exp(0.5 * (log_p_images - top) + 1j * phase_images), axis=-1)
             phase = jnp.angle(amplitude)
         if self.symmetries is not None and self.project_amplitude:
             log_psi = 0.5 * top[:, 0] + jnp.log(jnp.abs(amplitude)) - np.log(n_images) + 1j * phase

@@ -265,6 +265,15 @@ class TransformerOptions(GaugeTransformerOptions):
     default until it is measured on the other problems and against the averaged modulus at
     seed 1."""
 
+    real_sign: bool = False
+    """With ``project_amplitude``: each image's learned phase ``exp(i u)`` becomes a real factor
+    ``tanh(1 + u)`` (the sign prior kept), so that the sign of the projected amplitude can change
+    continuously (:attr:`~nqs.models.autoregressive.ConstrainedAR.real_sign`). With phases, every
+    Transformer run at ``J2 = 0.5`` kept the Marshall sign exactly (``bench/sign_structure.py``),
+    and no state with that sign gets below 4.49e-3 on the 4x4 torus (the Marshall floor), just
+    under the 5e-3 target; with real factors the sign moves off Marshall's within 50 steps.
+    Measurements: docs/benchmarks.md."""
+
     def __post_init__(self):
         _check_sizes(self)
         validate_symmetrize(self.symmetrize)
@@ -306,6 +315,7 @@ def build_transformer(problem: Problem, o: TransformerOptions) -> ARTransformer:
         symmetries=site_symmetries(problem, o.symmetrize),
         symmetric_phase=o.symmetric_phase,
         project_amplitude=o.project_amplitude,
+        real_sign=o.real_sign,
         site_features=HashableArray(np.eye(problem.n_sites)),
         d_model=o.d_model, n_heads=o.n_heads, n_layers=o.n_layers, mlp_ratio=o.mlp_ratio,
     )
@@ -335,6 +345,8 @@ def check_transformer(problem: Problem, o: TransformerOptions) -> str | None:
                 f"{name} sums over the images of symmetrize, which is {o.symmetrize!r} (no images) "
                 f"here; set symmetrize = 'point_group' or {name} = false"
             )
+    if reason is None and o.real_sign and not o.project_amplitude:
+        reason = "real_sign sets the sign factors of the images that project_amplitude sums; set project_amplitude = true with it"
     if reason is None and o.project_amplitude and o.phase == "vit":
         reason = "project_amplitude sums the Transformer's own phases over the images; use phase = 'auto' with it"
     return reason or check_sign_prior(problem, o)

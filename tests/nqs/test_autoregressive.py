@@ -393,6 +393,10 @@ BAD_CONFIGS = {
         'name = "j1j2"\nLx = 4\nLy = 4', 'model = "transformer"\nproject_amplitude = true\nphase = "vit"',
         "use phase = 'auto' with it",
     ),
+    "real signs without the projection": (
+        'name = "j1j2"\nLx = 4\nLy = 4', 'model = "transformer"\nreal_sign = true',
+        "set project_amplitude = true with it",
+    ),
     "misspelt key": ('name = "heisenberg_chain"\nL = 6', 'model = "transformer"\nn_layer = 2', "Did you mean 'n_layers'"),
 }
 
@@ -459,6 +463,34 @@ def test_projected_amplitude_is_the_mean_of_the_images():
     assert np.all(np.abs(psi) ** 2 <= q * (1 + 1e-10))
     norm = np.sum(np.abs(psi) ** 2)
     assert 0.05 < norm < 0.95  # the random images interfere: a real test of the reweighting
+
+
+@pytest.mark.parametrize("key", ["sym-j1j2_3x3_Sz1/2", "heisenberg_chain_L6"])
+def test_real_sign_images_carry_real_factors(key):
+    """``real_sign``: ``psi(a) = mean_g sqrt(p(g a)) exp(i prior(g a)) tanh(1 + u(g a))``, ``u``
+    the network's summed phase output without the prior, computed here from the unsymmetrised
+    network's conditionals; real (the priors are signs), ``|psi|^2 <= q``. The 3x3 torus has no sign
+    prior, the chain (with its reflection) the Marshall sign."""
+    case = get_case(key)
+    symmetries = site_symmetries(case.problem, "point_group")
+    perms = np.asarray(symmetries)
+    model = case.model.clone(symmetries=symmetries, project_amplitude=True, real_sign=True)
+    x = jnp.asarray(configs_to_netket(case.problem.local_space, case.basis))
+    psi = np.exp(np.asarray(jax.jit(model.apply)(case.params, x)))
+    plain = case.model.clone(symmetries=None)
+    images = case.basis[:, perms]  # (n_basis, G, N)
+    flat = jnp.asarray(images.reshape(-1, images.shape[-1]), dtype=jnp.int32)
+    log_p, phases = (np.asarray(t) for t in plain.apply(case.params, flat, method="conditionals"))
+    picked = lambda t: np.take_along_axis(t, np.asarray(flat)[..., None], axis=-1)[..., 0].sum(axis=-1)  # noqa: E731
+    log_p, phase = picked(log_p).reshape(images.shape[:2]), picked(phases).reshape(images.shape[:2])
+    prior_table = np.zeros((case.problem.n_sites, 2)) if plain.phase_prior is None else np.asarray(plain.phase_prior)
+    prior = prior_table[np.arange(images.shape[-1]), images].sum(axis=-1)
+    expected = (np.exp(0.5 * log_p) * np.exp(1j * prior) * np.tanh(1 + phase - prior)).mean(axis=1)
+    np.testing.assert_allclose(psi, expected, rtol=1e-9, atol=1e-14)
+    assert np.abs(psi.imag).max() < 1e-12 * np.abs(psi).max()
+    q = np.exp(np.asarray(jax.jit(partial_method(model, "log_proposal"))(case.params, x)))
+    assert np.all(np.abs(psi) ** 2 <= q * (1 + 1e-10))
+    assert (np.sign(expected.real) < 0).any() and (np.sign(expected.real) > 0).any()  # signs do flip
 
 
 def partial_method(model, method: str):
