@@ -272,7 +272,10 @@ class TransformerOptions(GaugeTransformerOptions):
     Transformer run at ``J2 = 0.5`` kept the Marshall sign exactly (``bench/sign_structure.py``),
     and no state with that sign gets below 4.49e-3 on the 4x4 torus (the Marshall floor), just
     under the 5e-3 target; with real factors the sign moves off Marshall's within 50 steps.
-    Measurements: docs/benchmarks.md."""
+    Measured there (seed 0, defaults otherwise, both cores, 50 min): final estimate
+    -8.42243 +- 0.0044, **4.20e-3** from ED (exact energy of the state 4.44e-3), 3.6e-3 to
+    5.2e-3 per 10 steps over the last 50, acceptance 0.64-0.67; docs/benchmarks.md. Opt-in:
+    measured on that problem only."""
 
     def __post_init__(self):
         _check_sizes(self)
