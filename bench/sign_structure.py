@@ -30,12 +30,12 @@ from pathlib import Path
 import jax
 import numpy as np
 from scipy.optimize import minimize
-from scipy.sparse.linalg import eigsh
 
 import hamiltonians
+from hamiltonians.netket_backend import configs_to_netket
 from nqs.archive import load
-from nqs.config import loads
 from nqs.models.autoregressive import marshall_sublattice
+from nqs.runner import archived_config
 
 import report
 
@@ -68,11 +68,12 @@ def marshall_floor(h, sign: np.ndarray, start: np.ndarray, seed: int = 0) -> lis
 
 def trained_amplitudes(path: Path, states: np.ndarray) -> tuple[np.ndarray, int, dict]:
     """The archive's last checkpointed state evaluated on ``states`` (normalised), the step of
-    that checkpoint and the run's ``[method]`` table."""
+    that checkpoint and the run's ``[method]`` table. The method is rebuilt with the defaults
+    the archive ran with (:func:`nqs.runner.archived_config`), not today's."""
     archive = load(path, checkpoint=True)
     if archive.checkpoint is None:
         raise SystemExit(f"{path}: no checkpoint to evaluate")
-    config = loads(archive.config_toml)
+    config = archived_config(archive)
     method = config.method(config.problem, config.options)
     method.load_state_dict(archive.checkpoint)
     vstate = method.state
@@ -88,11 +89,11 @@ def main() -> None:
     ap.add_argument("--J2", type=float, default=0.5)
     args = ap.parse_args()
     problem = hamiltonians.get("j1j2", Lx=args.L, Ly=args.L, J2=args.J2)
-    hilbert, hamiltonian = problem.to_netket()
-    states = np.asarray(hilbert.all_states())
-    h = hamiltonian.to_sparse().tocsr()
-    w, v = eigsh(h, k=1, which="SA", tol=1e-12)
-    e0, gs = float(w[0]), v[:, 0]
+    # the registry's ED: its basis (sorted local configurations) orders every vector below;
+    # the models take them as NetKet configurations
+    e0, gs, basis = problem.exact_ground_state()
+    h = problem.sparse_matrix().tocsr()
+    states = configs_to_netket(problem.local_space, basis)
     rel = relative_error(h, e0)
     sublattice = marshall_sublattice(problem)
     sign = (-1.0) ** (states[:, sublattice] < 0).sum(axis=1)

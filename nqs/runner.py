@@ -140,6 +140,46 @@ def resolved_options(options: Any) -> str:
     return json.dumps(dataclasses.asdict(options), default=str, sort_keys=True)
 
 
+def archived_config(archive: Archive) -> RunConfig:
+    """The archive's run configuration with the defaults it ran with, to rebuild its method (e.g.
+    to evaluate a checkpoint): every option whose default has changed since (the archive's
+    resolved options, ``meta["options"]``, against today's resolution of the same text) is
+    written into ``[method]``. An option newer than the archive takes the value that was in
+    effect before it existed, from the model options' ``predates`` table; ``RunError`` if there
+    is none. Archives written before the options were stored come back as written."""
+    import tomli_w
+
+    from .config import loads
+
+    config = loads(archive.config_toml)
+    if "options" not in archive.meta:
+        return config
+    was, now = json.loads(archive.meta["options"]), json.loads(resolved_options(config.options))
+    model_options = getattr(config.options, "model_options", None)
+    predates = getattr(model_options, "predates", {})
+    pinned: dict[str, Any] = {}
+    for key in sorted(set(was) | set(now)):
+        old, new = was.get(key), now.get(key)
+        if key == "model_options" and isinstance(old, dict) and isinstance(new, dict):
+            for sub in sorted(set(old) | set(new)):
+                if sub not in old:
+                    if sub not in predates:
+                        raise RunError(f"{archive.path}: the archive predates option {sub!r}; write its value in [method]")
+                    old[sub] = predates[sub]
+                if old.get(sub) != new.get(sub):
+                    pinned[sub] = old.get(sub)
+        elif old != new:
+            pinned[key] = old
+    unset = sorted(k for k, v in pinned.items() if v is None)
+    if unset:
+        raise RunError(f"{archive.path}: defaults {unset} changed from unset; write their values in [method]")
+    if not pinned:
+        return config
+    raw = tomllib.loads(archive.config_toml)
+    raw.setdefault("method", {}).update(pinned)
+    return loads(tomli_w.dumps(raw))
+
+
 def _check_resumable(old: Archive, config: RunConfig) -> None:
     a, b = _comparable(old.config_toml, config.method), _comparable(config.text, config.method)
     diffs = []

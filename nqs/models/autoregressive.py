@@ -229,9 +229,9 @@ class ConstrainedAR(nn.Module):
         prior = jnp.asarray(np.asarray(self.phase_prior), dtype=phases.dtype)
         return phases + (prior if k is None else prior[k])
 
-    def conditionals(self, a: jax.Array) -> tuple[jax.Array, jax.Array]:
+    def conditionals(self, a: jax.Array, with_prior: bool = True) -> tuple[jax.Array, jax.Array]:
         """Masked, normalised ``(log_p, phases)`` ``(B, N, d)`` for local indices ``a`` ``(B, N)``
-        (teacher forcing)."""
+        (teacher forcing); the phases without the prior if not ``with_prior``."""
         table = jnp.asarray(np.asarray(self.automaton))
         logits, phases = self.raw_conditionals(a)
         states, _ = automaton_states(table, a)
@@ -239,7 +239,7 @@ class ConstrainedAR(nn.Module):
         mask = table[sites, states] >= 0
         if self.base_log_p is not None:
             logits = logits + jnp.asarray(np.asarray(self.base_log_p), logits.dtype)[sites, states]
-        return masked_log_softmax(logits, mask), self._phases(phases)
+        return masked_log_softmax(logits, mask), self._phases(phases) if with_prior else phases
 
     def conditional_step(
         self, a_prev: jax.Array, k: jax.Array | int, visible: int | None = None
@@ -262,39 +262,36 @@ class ConstrainedAR(nn.Module):
             logits = logits + jnp.asarray(np.asarray(self.base_log_p), logits.dtype)[k][s]
         return masked_log_softmax(logits, mask), self._phases(phases, k)
 
-    def _image_terms(self, a: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """``log p`` and phase (prior included) ``(B, G)`` of the images ``a[perm_g]`` of local
-        configurations ``a`` ``(B, N)`` (``G = 1``, ``a`` itself, without ``symmetries``)."""
+    def _image_terms(self, a: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+        """``log p``, the network's phase and the prior's phase, each ``(B, G)``, of the images
+        ``a[perm_g]`` of local configurations ``a`` ``(B, N)`` (``G = 1``, ``a`` itself, without
+        ``symmetries``); the phase of an image is the sum of the two."""
         images = a
         if self.symmetries is not None:
             perms = jnp.asarray(np.asarray(self.symmetries))
             images = a[:, perms].reshape(-1, a.shape[-1])  # (B G, N), image g of sample b at b G + g
-        log_p, phases = self.conditionals(images)
+        log_p, phases = self.conditionals(images, with_prior=False)
         idx = images[..., None]
         log_prob = jnp.take_along_axis(log_p, idx, axis=-1)[..., 0].sum(axis=-1)
         phase = jnp.take_along_axis(phases, idx, axis=-1)[..., 0].sum(axis=-1)
-        return log_prob.reshape(a.shape[0], -1), phase.reshape(a.shape[0], -1)
-
-    def _prior_images(self, a: jax.Array) -> jax.Array:
-        """The prior's phase ``(B, G)`` of the images of ``a`` (zeros without a prior)."""
-        images = a if self.symmetries is None else a[:, jnp.asarray(np.asarray(self.symmetries))]  # (B, G, N)
-        images = images.reshape(a.shape[0], -1, a.shape[-1])
         if self.phase_prior is None:
-            return jnp.zeros(images.shape[:2])
-        prior = jnp.asarray(np.asarray(self.phase_prior))  # (N, d)
-        return prior[jnp.arange(a.shape[-1]), images].sum(axis=-1)
+            prior = jnp.zeros_like(phase)
+        else:
+            table = jnp.asarray(np.asarray(self.phase_prior), dtype=phase.dtype)  # (N, d)
+            prior = table[jnp.arange(a.shape[-1]), images].sum(axis=-1)
+        return tuple(x.reshape(a.shape[0], -1) for x in (log_prob, phase, prior))
 
     def log_psi_local(self, a: jax.Array) -> jax.Array:
         """``log psi`` (complex ``(B,)``) of local-index configurations ``(B, N)``; ``-inf`` real
         part outside the sector."""
-        log_p_images, phase_images = self._image_terms(a)
+        log_p_images, net_images, prior_images = self._image_terms(a)
+        phase_images = net_images + prior_images
         n_images = log_p_images.shape[-1]
         if self.symmetries is not None and (self.symmetric_phase or self.project_amplitude):
             top = jnp.max(log_p_images, axis=-1, keepdims=True)
             top = jnp.where(jnp.isfinite(top), top, 0.0)  # outside the sector every image is -inf
             if self.real_sign and self.project_amplitude:
-                prior = self._prior_images(a)
-                factor = jnp.tanh(1.0 + phase_images - prior) * jnp.exp(1j * prior)
+                factor = jnp.tanh(1.0 + net_images) * jnp.exp(1j * prior_images)
                 amplitude = jnp.sum(jnp.exp(0.5 * (log_p_images - top)) * factor, axis=-1)
             else:
                 amplitude = jnp.sum(jnp.exp(0.5 * (log_p_images - top) + 1j * phase_images), axis=-1)
@@ -314,7 +311,7 @@ class ConstrainedAR(nn.Module):
     def log_proposal_local(self, a: jax.Array) -> jax.Array:
         """``log q(a) = log mean_g p(g a)`` (real ``(B,)``): the distribution the direct sampler
         draws exactly (``|psi|^2`` itself unless :attr:`project_amplitude`)."""
-        log_p_images, _ = self._image_terms(a)
+        log_p_images = self._image_terms(a)[0]
         return jax.nn.logsumexp(log_p_images, axis=-1) - np.log(log_p_images.shape[-1])
 
     def log_proposal(self, x: jax.Array) -> jax.Array:

@@ -33,6 +33,7 @@ from hamiltonians import Problem
 from hamiltonians.lattice import LinkLattice, SquareLattice
 
 from ..sampling.direct_sampler import make_direct_sampler
+from ..sampling.projected_sampler import make_projected_sampler
 from .attention import TransformerBlock, cached
 from .autoregressive import (
     AR_VMC_DEFAULTS, ConstrainedAR, ar_fields, ar_large_lattice, check_phase, check_sign_prior, check_symmetrize, phase_is_fixed,
@@ -185,6 +186,10 @@ class TransformerOptions(GaugeTransformerOptions):
         (:func:`~nqs.models.autoregressive.ar_large_lattice`) from 32 sites on."""
         return {**cls.vmc_defaults, **ar_large_lattice(problem)}
 
+    predates: ClassVar[dict[str, Any]] = {"project_amplitude": False, "real_sign": False}
+    """The behaviour of archives written before an option existed
+    (:func:`nqs.runner.archived_config`)."""
+
     phase: Literal["auto", "learned", "fixed", "vit"] = "auto"
 
     sign_prior: Literal["auto", "marshall", "none"] = "auto"
@@ -216,10 +221,11 @@ class TransformerOptions(GaugeTransformerOptions):
 
     Without it the Transformer at ``J2 = 0.5`` stalls near 2.7e-2 (300 steps), above the
     2.2e-2 of the exact amplitudes with the Marshall sign; with it the learned phases get below
-    that plateau within 25 steps, and the final estimate after 300 steps is -8.3977 +- 0.0047,
-    7.1e-3 (short of the 5e-3 target; 2.6 h on one core; a plateau from about step 140 on:
-    7.3e-3 over steps 140-149, 6.6e-3 to 7.8e-3 per 10 steps over the last 50). Heisenberg,
-    point group, seed 1: 3.2e-4 over steps 40-49. The cost is one network pass per element for
+    that plateau within 25 steps. With the modulus averaged (``project_amplitude = false``) the
+    final estimate after 300 steps is -8.3977 +- 0.0047, 7.1e-3 (2.6 h on one core; a plateau
+    from about step 140 on, 6.6e-3 to 7.8e-3 per 10 steps over the last 50), short of the 5e-3
+    target, which the default projected amplitude with real signs meets (4.20e-3, below).
+    Heisenberg, point group, seed 1: 3.2e-4 over steps 40-49. The cost is one network pass per element for
     every amplitude (local energies, gradients), about 5x per step with the 8 elements of the
     point group. (The seconds per step above predate the packed local energies of VMC: at
     ``J2 = 0.5`` with the point group a step now takes 10-11.5 s, the 300 steps under an hour.)
@@ -242,7 +248,7 @@ class TransformerOptions(GaugeTransformerOptions):
     steps 40-49, against 1.6e-2 and 1.1e-2 with the network's phase (table above): no gain in
     the first 50 steps, hence off by default."""
 
-    project_amplitude: bool = False
+    project_amplitude: bool | Literal["auto"] = "auto"
     """With ``symmetrize``: average the amplitude, not its square, over the images,
     ``psi(a) = mean_g psi_AR(g a)`` (:attr:`~nqs.models.autoregressive.ConstrainedAR.project_amplitude`):
     the projection onto the group's trivial irrep, as a space-group ViT sums its images. The
@@ -250,33 +256,35 @@ class TransformerOptions(GaugeTransformerOptions):
     proposals are exact autoregressive draws (:mod:`nqs.sampling.projected_sampler`;
     ``n_chains`` chains, NetKet's ``n_discard_per_chain``); its acceptance rate is the mean of
     ``min(1, w'/w)``, ``w = |psi|^2 / mean_g p(g a)``. Runs under NetKet's sharding (the
-    chains split over devices; ``tests/nqs/test_sharding.py``).
+    chains split over devices; ``tests/nqs/test_sharding.py``). ``auto``
+    (:func:`resolve_projection`): on where ``symmetrize`` gives images and the phase is
+    learned (frustrated spin models: J1-J2 at ``J2 > 0``); off where the phase is fixed (the
+    unfrustrated Heisenberg model keeps its exact sampling, 1.2e-4 at 4x4), for
+    ``phase = "vit"``, and without images (t-J: ``symmetrize = "auto"`` is ``none`` there).
 
-    Measured on the 4x4 torus at ``J2 = 0.5`` (point group, seed 0, defaults otherwise, both
-    cores, 2026-12-01): final estimate after 300 steps -8.41093 +- 0.0047, **5.6e-3** (V-score
-    0.013), against 7.1e-3 (V-score 0.018) with the averaged modulus; per 10 steps 1.4e-2
-    (20-29), 1.3e-2 (40-49), 8.8e-3 (70-79), 6.8e-3 (140-149), 6.1e-3 to 7.0e-3 over the last
-    50 (the averaged modulus: 1.6e-2, 1.1e-2, 9.1e-3, 7.3e-3, 6.6e-3 to 7.8e-3). Acceptance 0.99
-    at the start, 0.77-0.80 from step 50 on; 6.6-10 s per step, about the cost of the averaged
-    modulus (the Metropolis proposals cost a few network passes per chain, the local energies
-    dominate). Seed 1 (same settings, 2129 s on both cores): 6.9e-3 (E = -8.39959 +- 0.0045,
-    V-score 0.015), 6.2e-3 to 7.7e-3 per 10 steps over the last 50. So the projection sits
-    near 6e-3 to 7e-3, at the low edge of the averaged modulus's band, not below 5e-3; off by
-    default until it is measured on the other problems and against the averaged modulus at
-    seed 1."""
+    Measured on the 4x4 torus at ``J2 = 0.5`` with phases (``real_sign = false``; point group,
+    seed 0, defaults otherwise, both cores, 2026-12-01): final estimate after 300 steps
+    -8.41093 +- 0.0047, 5.6e-3 (V-score 0.013), against 7.1e-3 (V-score 0.018) with the
+    averaged modulus; per 10 steps 1.4e-2 (20-29), 1.3e-2 (40-49), 8.8e-3 (70-79), 6.8e-3
+    (140-149), 6.1e-3 to 7.0e-3 over the last 50 (the averaged modulus: 1.6e-2, 1.1e-2,
+    9.1e-3, 7.3e-3, 6.6e-3 to 7.8e-3). Acceptance 0.77-0.80 from step 50 on; 6.6-10 s per step,
+    about the cost of the averaged modulus (the Metropolis proposals cost a few network passes
+    per chain, the local energies dominate). Seed 1: 6.9e-3. With ``real_sign`` (the default
+    with it): 4.20e-3 and 4.23e-3 (seeds 0 and 1)."""
 
-    real_sign: bool = False
+    real_sign: bool | Literal["auto"] = "auto"
     """With ``project_amplitude``: each image's learned phase ``exp(i u)`` becomes a real factor
     ``tanh(1 + u)`` (the sign prior kept), so that the sign of the projected amplitude can change
-    continuously (:attr:`~nqs.models.autoregressive.ConstrainedAR.real_sign`). With phases, every
-    Transformer run at ``J2 = 0.5`` kept the Marshall sign exactly (``bench/sign_structure.py``),
-    and no state with that sign gets below 4.49e-3 on the 4x4 torus (the Marshall floor), just
-    under the 5e-3 target; with real factors the sign moves off Marshall's within 50 steps.
-    Measured there (seed 0, defaults otherwise, both cores, 50 min): final estimate
-    -8.42243 +- 0.0044, **4.20e-3** from ED (exact energy of the state 4.44e-3), 3.6e-3 to
-    5.2e-3 per 10 steps over the last 50, acceptance 0.64-0.67; seed 1: -8.42211 +- 0.0036,
-    4.23e-3; docs/benchmarks.md. Opt-in:
-    measured on that problem only."""
+    continuously (:attr:`~nqs.models.autoregressive.ConstrainedAR.real_sign`); ``auto``: with
+    ``project_amplitude`` (:func:`resolve_projection`). With phases, every Transformer run at
+    ``J2 = 0.5`` kept the Marshall sign exactly (``bench/sign_structure.py``), and no state with
+    that sign gets below 4.49e-3 on the 4x4 torus (the Marshall floor), just under the 5e-3
+    target; with real factors the sign moves off Marshall's within 50 steps. Measured there
+    (seed 0, defaults otherwise, both cores, 50 min): final estimate -8.42243 +- 0.0044,
+    **4.20e-3** from ED (exact energy of the state 4.44e-3), 3.6e-3 to 5.2e-3 per 10 steps over
+    the last 50, acceptance 0.64-0.67; seed 1: -8.42211 +- 0.0036, 4.23e-3; docs/benchmarks.md.
+    A real factor cannot represent a complex sign structure (a state in a nontrivial momentum or
+    chiral sector); set ``real_sign = false`` there."""
 
     def __post_init__(self):
         _check_sizes(self)
@@ -302,8 +310,26 @@ def link_features(lattice: LinkLattice) -> np.ndarray:
     return np.concatenate([geo, previous], axis=1)
 
 
+def resolve_projection(problem: Problem, o: TransformerOptions) -> tuple[bool, bool]:
+    """``(project_amplitude, real_sign)`` of the options on ``problem``, ``"auto"`` resolved:
+    the amplitude is projected where ``symmetrize`` gives images and the Transformer learns the
+    phase (not ``phase = "vit"``, not a phase fixed by a stoquastic Hamiltonian), and
+    ``real_sign`` follows ``project_amplitude``. Call on options that pass
+    :func:`check_transformer`'s symmetry check."""
+    project = o.project_amplitude
+    if project == "auto":
+        project = (
+            o.phase != "vit"
+            and site_symmetries(problem, o.symmetrize) is not None
+            and not phase_is_fixed(problem, o.phase, sign_prior(problem, o.sign_prior))
+        )
+    real = project if o.real_sign == "auto" else o.real_sign
+    return bool(project), bool(real)
+
+
 def build_transformer(problem: Problem, o: TransformerOptions) -> ARTransformer:
     prior = sign_prior(problem, o.sign_prior)
+    project, real = resolve_projection(problem, o)
     if o.phase == "vit":
         from . import vit
 
@@ -318,8 +344,8 @@ def build_transformer(problem: Problem, o: TransformerOptions) -> ARTransformer:
         learn_phase=learn,
         symmetries=site_symmetries(problem, o.symmetrize),
         symmetric_phase=o.symmetric_phase,
-        project_amplitude=o.project_amplitude,
-        real_sign=o.real_sign,
+        project_amplitude=project,
+        real_sign=real,
         site_features=HashableArray(np.eye(problem.n_sites)),
         d_model=o.d_model, n_heads=o.n_heads, n_layers=o.n_layers, mlp_ratio=o.mlp_ratio,
     )
@@ -343,17 +369,32 @@ def check_transformer(problem: Problem, o: TransformerOptions) -> str | None:
         if reason:
             return f"phase 'vit' uses a ViT of the configuration: {reason}; use phase = 'learned'"
     reason = check_symmetrize(problem, o.symmetrize)
+    # explicit ``true`` only: ``auto`` resolves to false where these do not apply
     for name in ("symmetric_phase", "project_amplitude"):
-        if reason is None and getattr(o, name) and site_symmetries(problem, o.symmetrize) is None:
+        if reason is None and getattr(o, name) is True and site_symmetries(problem, o.symmetrize) is None:
             reason = (
                 f"{name} sums over the images of symmetrize, which is {o.symmetrize!r} (no images) "
                 f"here; set symmetrize = 'point_group' or {name} = false"
             )
-    if reason is None and o.real_sign and not o.project_amplitude:
-        reason = "real_sign sets the sign factors of the images that project_amplitude sums; set project_amplitude = true with it"
-    if reason is None and o.project_amplitude and o.phase == "vit":
+    if reason is None and o.project_amplitude is True and o.phase == "vit":
         reason = "project_amplitude sums the Transformer's own phases over the images; use phase = 'auto' with it"
-    return reason or check_sign_prior(problem, o)
+    reason = reason or check_sign_prior(problem, o)
+    if reason is None and o.real_sign is True and not resolve_projection(problem, o)[0]:
+        reason = (
+            "real_sign sets the sign factors of the images that project_amplitude sums, which is off here "
+            "(no images, or a phase that is not learned); set project_amplitude = true with it, or real_sign = false"
+        )
+    return reason
+
+
+def make_transformer_sampler(problem: Problem, hilbert, hamiltonian, vmc_options) -> Any:
+    """``ModelSpec.make_sampler``: the exact direct sampler, or, where the amplitude is projected
+    over symmetries (:func:`resolve_projection`), Metropolis chains with exact draws as
+    proposals (:mod:`nqs.sampling.projected_sampler`)."""
+    o = getattr(vmc_options, "model_options", None) or TransformerOptions()
+    if resolve_projection(problem, o)[0]:
+        return make_projected_sampler(problem, hilbert, vmc_options)
+    return make_direct_sampler(problem, hilbert, hamiltonian, vmc_options)
 
 
 def fits_sites(problem: Problem) -> str | None:
@@ -375,8 +416,8 @@ def fits_links(problem: Problem) -> str | None:
 register_model(
     ModelSpec(
         "transformer", TransformerOptions, build_transformer, fits_sites,
-        "autoregressive Transformer, exact constrained sampling (spins, t-J)",
-        direct=True, make_sampler=make_direct_sampler, check=check_transformer,
+        "autoregressive Transformer, exact constrained draws (spins, t-J)",
+        direct=True, make_sampler=make_transformer_sampler, check=check_transformer,
     )
 )
 register_model(

@@ -193,10 +193,6 @@ class ConstrainedDirectSampler(Sampler):
 
 def make_direct_sampler(problem: Problem, hilbert, hamiltonian, vmc_options) -> Sampler:
     """``ModelSpec.make_sampler`` of the constrained autoregressive models: exact direct
-    sampling, or, for an amplitude projected over symmetries (``project_amplitude``), Metropolis
-    chains with exact draws as proposals (:mod:`nqs.sampling.projected_sampler`)."""
-    if getattr(getattr(vmc_options, "model_options", None), "project_amplitude", False):
-        from .projected_sampler import make_projected_sampler
-
-        return make_projected_sampler(problem, hilbert, vmc_options)
+    sampling (the Transformer's projected amplitude takes Metropolis chains instead,
+    :func:`nqs.models.transformer.make_transformer_sampler`)."""
     return ConstrainedDirectSampler(hilbert, problem.local_space.name)

@@ -53,21 +53,8 @@ CASES = {
 }
 
 
-UNMET = {
-    "j1j2-4x4-J2=0.5-transformer": (
-        "target not met by the defaults: 7.1e-3 measured (point-group default, seed 0, one CPU core, 2.6 h); "
-        "opt-in project_amplitude + real_sign: 4.20e-3 / 4.23e-3 (seeds 0 / 1, 50-67 min on 2 cores)"
-    ),
-}
-"""Cases whose target the defaults miss, with the measured error (README, accuracy table)."""
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "case",
-    [pytest.param(c, marks=pytest.mark.xfail(reason=UNMET[c], strict=False)) if c in UNMET else c for c in CASES],
-    ids=list(CASES),
-)
+@pytest.mark.parametrize("case", list(CASES))
 def test_relative_error_against_ed(case, tmp_path):
     params, model, tolerance = CASES[case]
     problem = hamiltonians.get(**params)

@@ -7,6 +7,7 @@ vanishes outside it, samples never leave it and their frequencies follow |psi|^2
 and the cached one-site-per-call conditionals equal the teacher-forcing ones.
 """
 
+from types import SimpleNamespace
 from typing import Any
 
 import jax
@@ -44,8 +45,13 @@ runs the 72-element space group of the 3x3 torus."""
 # Small but complete networks (two layers: the caches of stacked blocks are exercised); the
 # checks are exact properties of the construction, independent of the sizes. Phases learned
 # everywhere (``auto`` would fix them on the stoquastic problems) to exercise the phase heads.
+# The Transformer's amplitude is not projected here (``auto`` would project it with the point
+# group): these cases check exact sampling, and the projection has its own tests below.
 SIZES = {
-    "transformer": {"d_model": 16, "n_heads": 2, "n_layers": 2, "phase": "learned", "symmetrize": "none"},
+    "transformer": {
+        "d_model": 16, "n_heads": 2, "n_layers": 2, "phase": "learned", "symmetrize": "none",
+        "project_amplitude": False, "real_sign": False,
+    },
     "gauge_transformer": {"d_model": 16, "n_heads": 2, "n_layers": 2, "phase": "learned"},
     "ar_rnn": {"hidden": 16, "n_layers": 2, "phase": "learned", "symmetrize": "none"},
 }
@@ -64,7 +70,8 @@ class Case:
         self.hilbert, self.hamiltonian = self.problem.to_netket()
         spec = model_spec(model)
         extra = {"symmetrize": SYMMETRIZE[key]} if key in SYMMETRIZE else {}
-        self.model = spec.build(self.problem, spec.options(**{**SIZES[model], **extra}))
+        options = spec.options(**{**SIZES[model], **extra})
+        self.model = spec.build(self.problem, options)
         self.basis = self.problem.basis()
         x = jnp.asarray(configs_to_netket(self.problem.local_space, self.basis))
         params = self.model.init(jax.random.key(1), x[:2])
@@ -76,7 +83,7 @@ class Case:
             tree, [p + 0.3 * jax.random.normal(k, p.shape, p.dtype) for p, k in zip(leaves, keys)]
         )
         self.log_psi = np.asarray(self.model.apply(self.params, x))
-        self.sampler = spec.make_sampler(self.problem, self.hilbert, self.hamiltonian, None)
+        self.sampler = spec.make_sampler(self.problem, self.hilbert, self.hamiltonian, SimpleNamespace(model_options=options))
         self.state = nk.vqs.MCState(self.sampler, self.model, variables=self.params, n_samples=N_SAMPLES, sampler_seed=3)
         self.samples = np.asarray(self.state.sample()).reshape(-1, self.hilbert.size)
 
@@ -394,8 +401,12 @@ BAD_CONFIGS = {
         "use phase = 'auto' with it",
     ),
     "real signs without the projection": (
-        'name = "j1j2"\nLx = 4\nLy = 4', 'model = "transformer"\nreal_sign = true',
+        'name = "j1j2"\nLx = 4\nLy = 4\nJ2 = 0.5', 'model = "transformer"\nproject_amplitude = false\nreal_sign = true',
         "set project_amplitude = true with it",
+    ),
+    "real signs where the phase is fixed": (
+        'name = "j1j2"\nLx = 4\nLy = 4\nJ2 = 0.0', 'model = "transformer"\nreal_sign = true',
+        "a phase that is not learned.*real_sign = false",
     ),
     "misspelt key": ('name = "heisenberg_chain"\nL = 6', 'model = "transformer"\nn_layer = 2', "Did you mean 'n_layers'"),
 }

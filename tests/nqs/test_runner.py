@@ -184,3 +184,40 @@ def test_cli_compare_plot_show(finished, tmp_path, capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     assert "tj(Lx, Ly, n_holes" in out and "rbm_symm" in out and "dmrg" in out
+
+
+def test_archived_config_pins_the_defaults_the_archive_ran_with(finished, tmp_path):
+    """``archived_config`` rebuilds an archive's method with the defaults it ran with: a default
+    that moved since (the archive's diagonal shift rewritten, as a new default would) comes back
+    as archived, a model option newer than the archive takes the value of the model's
+    ``predates`` table, and one without an entry there is refused, naming it."""
+    import json
+    import shutil
+    from types import SimpleNamespace
+
+    from nqs.runner import archived_config, resolved_options
+
+    ref, _ = finished
+    assert resolved_options(archived_config(ref).options) == ref.meta["options"]  # nothing moved
+    stored = json.loads(ref.meta["options"])
+    shutil.copy(ref.path, tmp_path / "moved.h5")
+    moved = nqs.load(tmp_path / "moved.h5")
+    moved.meta["options"] = json.dumps({**stored, "diag_shift": 0.123})
+    options = archived_config(moved).options
+    assert options.diag_shift == 0.123 and options.learning_rate == 0.05 and options.model_options.alpha == 1
+    moved.meta["options"] = json.dumps({**stored, "model_options": {k: v for k, v in stored["model_options"].items() if k != "alpha"}})
+    with pytest.raises(RunError, match="predates option 'alpha'"):
+        archived_config(moved)
+
+    # a Transformer archive from before project_amplitude and real_sign existed (their
+    # ``auto`` defaults would project this frustrated model): rebuilt without them
+    text = '[problem]\nname = "j1j2"\nLx = 4\nLy = 4\nJ2 = 0.5\n\n[method]\nkind = "vmc"\nmodel = "transformer"\n'
+    now = json.loads(resolved_options(cfg.loads(text).options))
+    for key in ("project_amplitude", "real_sign"):
+        now["model_options"].pop(key)
+    old = SimpleNamespace(config_toml=text, meta={"options": json.dumps(now)}, path=tmp_path / "old.h5")
+    model_options = archived_config(old).options.model_options
+    assert model_options.project_amplitude is False and model_options.real_sign is False
+    from nqs.models.transformer import resolve_projection
+
+    assert resolve_projection(cfg.loads(text).problem, cfg.loads(text).options.model_options) == (True, True)
