@@ -66,7 +66,7 @@ class ARProposalRule(MetropolisRule):
 
 def make_projected_sampler(problem: Problem, hilbert, vmc_options) -> nk.sampler.MetropolisSampler:
     """Independence Metropolis over exact autoregressive draws: ``n_chains`` chains of the
-    options, one proposal per recorded sample."""
-    return nk.sampler.MetropolisSampler(
-        hilbert, ARProposalRule(problem.local_space.name), n_chains=vmc_options.n_chains, sweep_size=1,
-    )
+    options (NetKet's default without options), one proposal per recorded sample."""
+    n_chains = getattr(vmc_options, "n_chains", None)
+    chains = {} if n_chains is None else {"n_chains": n_chains}
+    return nk.sampler.MetropolisSampler(hilbert, ARProposalRule(problem.local_space.name), sweep_size=1, **chains)

@@ -538,3 +538,34 @@ def test_projected_sampler_frequencies_and_energy(chi_square):
     exact = nk.vqs.FullSumState(case.hilbert, model, variables=case.params).expect(case.hamiltonian)
     mc = state.expect(case.hamiltonian)
     assert abs(mc.mean.real - exact.mean.real) < 4 * mc.error_of_mean
+
+
+@pytest.mark.parametrize(
+    "name, params, options, projected",
+    [
+        ("j1j2", {"Lx": 4, "Ly": 4, "J2": 0.5}, {}, True),  # frustrated: the phase is learned
+        ("heisenberg_chain", {"L": 6, "J2": 0.3}, {}, True),
+        ("j1j2", {"Lx": 4, "Ly": 4, "J2": 0.0}, {}, False),  # Marshall sign exact: phase fixed
+        ("j1j2", {"Lx": 4, "Ly": 4, "J2": 0.5}, {"phase": "vit"}, False),
+        ("j1j2", {"Lx": 4, "Ly": 4, "J2": 0.5}, {"symmetrize": "none"}, False),
+        ("j1j2", {"Lx": 4, "Ly": 4, "J2": 0.5}, {"project_amplitude": False}, False),
+        ("tj", {"Lx": 2, "Ly": 3, "n_holes": 2, "pbc": False}, {}, False),  # no images by default
+    ],
+)
+def test_projection_defaults(name, params, options, projected):
+    """``project_amplitude = real_sign = "auto"``: the amplitude is projected, with real signs,
+    exactly where the Transformer learns the phase over symmetry images; the model and the
+    sampler the registry builds follow (Metropolis chains with exact proposals, else the exact
+    direct sampler)."""
+    from nqs.sampling.projected_sampler import ARProposalRule
+
+    problem = hamiltonians.get(name, **params)
+    spec = model_spec("transformer")
+    o = spec.options(**options)
+    assert spec.check(problem, o) is None
+    model = spec.build(problem, o)
+    assert (model.project_amplitude, model.real_sign) == (projected, projected)
+    hilbert, hamiltonian = problem.to_netket()
+    sampler = spec.make_sampler(problem, hilbert, hamiltonian, SimpleNamespace(model_options=o, n_chains=8))
+    assert isinstance(getattr(sampler, "rule", None), ARProposalRule) is projected
+    assert isinstance(sampler, ConstrainedDirectSampler) is (not projected)
