@@ -21,7 +21,7 @@ import numpy as np
 import tomllib
 
 from .archive import Archive, ArchiveError, load, run_metadata, save
-from .config import RunConfig
+from .config import RunConfig, loads
 
 
 class RunError(RuntimeError):
@@ -148,8 +148,6 @@ def archived_config(archive: Archive) -> RunConfig:
     effect before it existed, from the model options' ``predates`` table; ``RunError`` if there
     is none. Archives written before the options were stored come back as written."""
     import tomli_w
-
-    from .config import loads
 
     config = loads(archive.config_toml)
     if "options" not in archive.meta:
