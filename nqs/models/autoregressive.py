@@ -186,6 +186,13 @@ class ConstrainedAR(nn.Module):
     are exact draws of ``q(a) = mean_g p(g a)`` (:meth:`log_proposal`), accepted with
     probability ``min(1, w(a') / w(a))``, ``w = |psi|^2 / q <= 1``. Overrides
     ``symmetric_phase`` (the phase is then the argument of the same sum)."""
+    image_characters: HashableArray | None = None
+    """``(G,)`` characters ``chi(g) = +-1`` of the one-dimensional irrep onto which
+    :attr:`project_amplitude` (and :attr:`symmetric_phase`) project: the images are summed as
+    ``sum_g chi(g) psi_AR(g a)``, so that ``psi(g a) = chi(g) psi(a)``. ``None``: the trivial
+    irrep. The ground state of an antiferromagnet transforms like its Marshall sign
+    (:func:`marshall_characters`): odd under the reflection of a chain of ``4n + 2`` sites,
+    where the trivial irrep would miss it."""
     real_sign: bool = False
     """With :attr:`project_amplitude`: each image contributes ``sqrt(p(g a)) exp(i prior(g a))
     tanh(1 + u(g a))`` instead of ``sqrt(p(g a)) exp(i phi(g a))``, ``u`` the network's phase
@@ -290,11 +297,12 @@ class ConstrainedAR(nn.Module):
         if self.symmetries is not None and (self.symmetric_phase or self.project_amplitude):
             top = jnp.max(log_p_images, axis=-1, keepdims=True)
             top = jnp.where(jnp.isfinite(top), top, 0.0)  # outside the sector every image is -inf
+            chi = 1.0 if self.image_characters is None else jnp.asarray(np.asarray(self.image_characters))
             if self.real_sign and self.project_amplitude:
                 factor = jnp.tanh(1.0 + net_images) * jnp.exp(1j * prior_images)
-                amplitude = jnp.sum(jnp.exp(0.5 * (log_p_images - top)) * factor, axis=-1)
+                amplitude = jnp.sum(chi * jnp.exp(0.5 * (log_p_images - top)) * factor, axis=-1)
             else:
-                amplitude = jnp.sum(jnp.exp(0.5 * (log_p_images - top) + 1j * phase_images), axis=-1)
+                amplitude = jnp.sum(chi * jnp.exp(0.5 * (log_p_images - top) + 1j * phase_images), axis=-1)
             phase = jnp.angle(amplitude)
         if self.symmetries is not None and self.project_amplitude:
             log_psi = 0.5 * top[:, 0] + jnp.log(jnp.abs(amplitude)) - np.log(n_images) + 1j * phase
@@ -487,6 +495,43 @@ def marshall_sublattice(problem: Problem) -> np.ndarray | None:
         return None
     x, y = geo.coords[:, 0], geo.coords[:, 1]
     return (x + y) % 2 == 0
+
+
+def marshall_characters(problem: Problem, symmetries: HashableArray | None) -> HashableArray | None:
+    """``(G,)`` characters ``chi(g) = +-1`` under which the ground state of an antiferromagnetic
+    spin-1/2 model is expected to transform, ``psi(a[perm_g]) = chi(g) psi(a)``
+    (:attr:`ConstrainedAR.image_characters`), or ``None`` where no argument fixes them.
+
+    At ``J2 = 0`` the ground state is ``M f`` with ``f > 0`` (Marshall, Perron-Frobenius), so it
+    transforms like the Marshall sign ``M = (-1)^{N_down(A)}``: ``chi(g) = 1`` if ``g`` maps the
+    sublattice ``A`` onto itself, ``(-1)^{N_down}`` if onto ``B``; the irrep holds through the
+    frustrated regime until a level crossing (on the 4x4 torus ED finds the trivial irrep for
+    every ``J2`` up to 1, on chains of ``4n + 2`` sites the reflection odd). On a
+    Marshall-rotated problem (``marshall = true``) the ground state is positive at ``J2 = 0``: all
+    ones. ``None``: no Marshall sign (not a bipartite antiferromagnet), no fixed ``S^z``, or an
+    element that mixes the sublattices.
+    """
+    if symmetries is None or problem.local_space.name != SPIN_HALF.name:
+        return None
+    perms = np.asarray(symmetries)
+    if problem.params.get("marshall", False):
+        return HashableArray(np.ones(len(perms)))
+    a_sites = marshall_sublattice(problem)
+    sz = problem.sector.get("Sz")
+    if a_sites is None or sz is None:
+        return None
+    n_down = int(round(problem.n_sites / 2 - sz))
+    characters = []
+    for perm in perms:
+        image = np.zeros_like(a_sites)
+        image[perm] = a_sites  # a[perm] counts on A the spins of a on the sites perm[A]
+        if np.array_equal(image, a_sites):
+            characters.append(1.0)
+        elif np.array_equal(image, ~a_sites):
+            characters.append((-1.0) ** n_down)
+        else:
+            return None
+    return HashableArray(np.array(characters))
 
 
 def validate_phase(kind: str) -> None:

@@ -36,8 +36,8 @@ from ..sampling.direct_sampler import make_direct_sampler
 from ..sampling.projected_sampler import make_projected_sampler
 from .attention import TransformerBlock, cached
 from .autoregressive import (
-    AR_VMC_DEFAULTS, ConstrainedAR, ar_fields, ar_large_lattice, check_phase, check_sign_prior, check_symmetrize, phase_is_fixed,
-    Symmetrize, sign_prior, site_symmetries, validate_phase, validate_sign_prior, validate_symmetrize,
+    AR_VMC_DEFAULTS, ConstrainedAR, ar_fields, ar_large_lattice, check_phase, check_sign_prior, check_symmetrize,
+    marshall_characters, phase_is_fixed, Symmetrize, sign_prior, site_symmetries, validate_phase, validate_sign_prior, validate_symmetrize,
 )
 from .registry import ModelSpec, register_model
 
@@ -256,11 +256,17 @@ class TransformerOptions(GaugeTransformerOptions):
     proposals are exact autoregressive draws (:mod:`nqs.sampling.projected_sampler`;
     ``n_chains`` chains, NetKet's ``n_discard_per_chain``); its acceptance rate is the mean of
     ``min(1, w'/w)``, ``w = |psi|^2 / mean_g p(g a)``. Runs under NetKet's sharding (the
-    chains split over devices; ``tests/nqs/test_sharding.py``). ``auto``
-    (:func:`resolve_projection`): on where ``symmetrize`` gives images and the phase is
-    learned (frustrated spin models: J1-J2 at ``J2 > 0``); off where the phase is fixed (the
-    unfrustrated Heisenberg model keeps its exact sampling, 1.2e-4 at 4x4), for
-    ``phase = "vit"``, and without images (t-J: ``symmetrize = "auto"`` is ``none`` there).
+    chains split over devices; ``tests/nqs/test_sharding.py``). The images are summed with the
+    characters of the ground state's irrep where they are known
+    (:func:`~nqs.models.autoregressive.marshall_characters`: those of the Marshall sign, e.g.
+    the reflection of a chain of 6 sites is odd, and the trivial projection would be orthogonal
+    to the ground state), else in the trivial irrep. ``auto`` (:func:`resolve_projection`): on
+    where ``symmetrize`` gives images, the characters are known (bipartite antiferromagnets)
+    and the phase is learned (frustrated: J1-J2 at ``J2 > 0``); off where the phase is fixed
+    (the unfrustrated Heisenberg model keeps its exact sampling, 1.2e-4 at 4x4), for
+    ``phase = "vit"``, on lattices that are not bipartite (odd tori), and without images (t-J:
+    ``symmetrize = "auto"`` is ``none`` there). A level crossing into another irrep (at large
+    ``J2`` on other clusters) would be missed: set ``project_amplitude = false`` there.
 
     Measured on the 4x4 torus at ``J2 = 0.5`` with phases (``real_sign = false``; point group,
     seed 0, defaults otherwise, both cores, 2026-12-01): final estimate after 300 steps
@@ -312,15 +318,17 @@ def link_features(lattice: LinkLattice) -> np.ndarray:
 
 def resolve_projection(problem: Problem, o: TransformerOptions) -> tuple[bool, bool]:
     """``(project_amplitude, real_sign)`` of the options on ``problem``, ``"auto"`` resolved:
-    the amplitude is projected where ``symmetrize`` gives images and the Transformer learns the
-    phase (not ``phase = "vit"``, not a phase fixed by a stoquastic Hamiltonian), and
-    ``real_sign`` follows ``project_amplitude``. Call on options that pass
+    the amplitude is projected where ``symmetrize`` gives images, the irrep of the ground state
+    is known (:func:`~nqs.models.autoregressive.marshall_characters`: bipartite
+    antiferromagnets) and the Transformer learns the phase (not ``phase = "vit"``, not a phase
+    fixed by a stoquastic Hamiltonian), and ``real_sign`` follows ``project_amplitude``. Call on options that pass
     :func:`check_transformer`'s symmetry check."""
     project = o.project_amplitude
     if project == "auto":
+        symmetries = site_symmetries(problem, o.symmetrize)
         project = (
             o.phase != "vit"
-            and site_symmetries(problem, o.symmetrize) is not None
+            and marshall_characters(problem, symmetries) is not None
             and not phase_is_fixed(problem, o.phase, sign_prior(problem, o.sign_prior))
         )
     real = project if o.real_sign == "auto" else o.real_sign
@@ -337,12 +345,15 @@ def build_transformer(problem: Problem, o: TransformerOptions) -> ARTransformer:
         learn = False
     else:
         phase_net, learn = None, not phase_is_fixed(problem, o.phase, prior)
+    symmetries = site_symmetries(problem, o.symmetrize)
     return ARTransformer(
         **ar_fields(problem),
         phase_prior=prior,
         phase_net=phase_net,
         learn_phase=learn,
-        symmetries=site_symmetries(problem, o.symmetrize),
+        symmetries=symmetries,
+        # the irrep of the summed images; the trivial one where no argument fixes it
+        image_characters=marshall_characters(problem, symmetries) if project or o.symmetric_phase else None,
         symmetric_phase=o.symmetric_phase,
         project_amplitude=project,
         real_sign=real,

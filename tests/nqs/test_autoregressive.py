@@ -19,7 +19,9 @@ import pytest
 import hamiltonians
 from hamiltonians.netket_backend import configs_from_netket, configs_to_netket
 from nqs.models import model_spec
-from nqs.models.autoregressive import configs_to_local, local_to_configs, marshall_sublattice, site_symmetries
+from nqs.models.autoregressive import (
+    configs_to_local, local_to_configs, marshall_characters, marshall_sublattice, site_symmetries,
+)
 from nqs.sampling.direct_sampler import ConstrainedDirectSampler
 
 PROBLEMS = {
@@ -550,6 +552,7 @@ def test_projected_sampler_frequencies_and_energy(chi_square):
         ("j1j2", {"Lx": 4, "Ly": 4, "J2": 0.5}, {"symmetrize": "none"}, False),
         ("j1j2", {"Lx": 4, "Ly": 4, "J2": 0.5}, {"project_amplitude": False}, False),
         ("tj", {"Lx": 2, "Ly": 3, "n_holes": 2, "pbc": False}, {}, False),  # no images by default
+        ("j1j2", {"Lx": 3, "Ly": 3, "J2": 0.5}, {}, False),  # not bipartite: the irrep is unknown
     ],
 )
 def test_projection_defaults(name, params, options, projected):
@@ -569,3 +572,43 @@ def test_projection_defaults(name, params, options, projected):
     sampler = spec.make_sampler(problem, hilbert, hamiltonian, SimpleNamespace(model_options=o, n_chains=8))
     assert isinstance(getattr(sampler, "rule", None), ARProposalRule) is projected
     assert isinstance(sampler, ConstrainedDirectSampler) is (not projected)
+
+
+@pytest.mark.parametrize(
+    "name, params, symmetrize",
+    [
+        ("heisenberg_chain", {"L": 6, "J2": 0.3}, "point_group"),  # reflection odd
+        ("heisenberg_chain", {"L": 6, "J2": 0.3}, "translations"),  # momentum pi
+        ("heisenberg_chain", {"L": 8, "J2": 0.3}, "point_group"),
+        ("j1j2", {"Lx": 4, "Ly": 4, "J2": 0.5, "marshall": True}, "point_group"),  # rotated: trivial
+        ("j1j2", {"Lx": 4, "Ly": 4, "J2": 0.5}, "point_group"),
+        ("j1j2", {"Lx": 4, "Ly": 4, "J2": 0.8}, "point_group"),
+    ],
+)
+def test_projection_irrep_is_the_ground_states(name, params, symmetrize):
+    """The characters the amplitude is projected with (``marshall_characters``) are those of the
+    exact ground state, ``<psi_0|P_g|psi_0> = chi(g)`` (ED), and the projected Transformer at
+    random parameters transforms with them, ``psi(g a) = chi(g) psi(a)`` for every basis
+    configuration: on a chain of 6 sites the trivial irrep would miss the ground state."""
+    problem = hamiltonians.get(name, **params)
+    symmetries = site_symmetries(problem, symmetrize)
+    chi = np.asarray(marshall_characters(problem, symmetries))
+    _, ground, basis = problem.exact_ground_state()
+    index = {tuple(c): i for i, c in enumerate(basis.tolist())}
+    for g, perm in enumerate(np.asarray(symmetries)):
+        moved = np.array([index[tuple(c)] for c in basis[:, perm].tolist()])
+        assert np.vdot(ground, ground[moved]).real == pytest.approx(chi[g], abs=1e-8), g
+    spec = model_spec("transformer")
+    options = spec.options(d_model=8, n_heads=2, n_layers=1, symmetrize=symmetrize)
+    model = spec.build(problem, options)
+    assert model.project_amplitude and model.real_sign
+    x = jnp.asarray(configs_to_netket(problem.local_space, basis))
+    params_ = model.init(jax.random.key(0), x[:2])
+    leaves, tree = jax.tree_util.tree_flatten(params_)
+    keys = jax.random.split(jax.random.key(1), len(leaves))
+    params_ = jax.tree_util.tree_unflatten(tree, [p + 0.3 * jax.random.normal(k, p.shape, p.dtype) for p, k in zip(leaves, keys)])
+    psi = np.exp(np.asarray(jax.jit(model.apply)(params_, x)))
+    assert np.abs(psi).max() > 0
+    for g, perm in enumerate(np.asarray(symmetries)):
+        moved = np.array([index[tuple(c)] for c in basis[:, perm].tolist()])
+        np.testing.assert_allclose(psi[moved], chi[g] * psi, rtol=1e-9, atol=1e-12 * np.abs(psi).max())
