@@ -20,6 +20,8 @@ from typing import Any, Callable
 import numpy as np
 import tomllib
 
+from hamiltonians import Problem
+
 from .archive import Archive, ArchiveError, load, run_metadata, save
 from .config import RunConfig, loads
 
@@ -133,11 +135,44 @@ def _comparable(config_toml: str, method_cls) -> dict[str, Any]:
     return {"problem": raw.get("problem", {}), "method": meth}
 
 
-def resolved_options(options: Any) -> str:
+def resolved_options(options: Any, problem: Problem | None = None) -> str:
     """The method's options after defaults were filled in (the model's, and those that depend on
     the problem), as JSON: stored in the archive (``meta["options"]``) because the config's text
-    alone does not pin them across versions of the defaults."""
-    return json.dumps(dataclasses.asdict(options), default=str, sort_keys=True)
+    alone does not pin them across versions of the defaults. With ``problem``, ``"auto"`` options
+    of the method and of its model are stored as what they resolve to there
+    (:func:`~nqs.models.autoregressive.resolved_autos`: the symmetry average, the sign prior, the
+    phase, the Transformer's projection), so that a changed rule is seen too."""
+    from .models.autoregressive import resolved_autos
+
+    record = dataclasses.asdict(options)
+    if problem is not None:
+        record.update(resolved_autos(problem, options))
+        model_options = getattr(options, "model_options", None)
+        if dataclasses.is_dataclass(model_options):
+            record["model_options"].update(resolved_autos(problem, model_options))
+    return json.dumps(record, default=str, sort_keys=True)
+
+
+def _default_changes(was: dict[str, Any], now: dict[str, Any], predates: dict[str, Any], where: Path) -> dict[str, Any]:
+    """Options (``model_options`` flattened into the method's) whose resolved value in an
+    archive (``was``) differs from today's resolution (``now``), with the archived value. An
+    option newer than the archive takes the value of ``predates`` (``RunError`` if absent); an
+    archived ``"auto"`` (stored before ``auto`` options were resolved) matches whatever it
+    resolves to today."""
+    changes: dict[str, Any] = {}
+    for key in sorted(set(was) | set(now)):
+        old, new = was.get(key), now.get(key)
+        if key == "model_options" and isinstance(old, dict) and isinstance(new, dict):
+            for sub in sorted(set(old) | set(new)):
+                if sub not in old:
+                    if sub not in predates:
+                        raise RunError(f"{where}: the archive predates option {sub!r}; write its value in [method]")
+                    old[sub] = predates[sub]
+                if old.get(sub) != new.get(sub) and old.get(sub) != "auto":
+                    changes[sub] = old.get(sub)
+        elif old != new and old != "auto":
+            changes[key] = old
+    return changes
 
 
 def archived_config(archive: Archive) -> RunConfig:
@@ -152,22 +187,9 @@ def archived_config(archive: Archive) -> RunConfig:
     config = loads(archive.config_toml)
     if "options" not in archive.meta:
         return config
-    was, now = json.loads(archive.meta["options"]), json.loads(resolved_options(config.options))
-    model_options = getattr(config.options, "model_options", None)
-    predates = getattr(model_options, "predates", {})
-    pinned: dict[str, Any] = {}
-    for key in sorted(set(was) | set(now)):
-        old, new = was.get(key), now.get(key)
-        if key == "model_options" and isinstance(old, dict) and isinstance(new, dict):
-            for sub in sorted(set(old) | set(new)):
-                if sub not in old:
-                    if sub not in predates:
-                        raise RunError(f"{archive.path}: the archive predates option {sub!r}; write its value in [method]")
-                    old[sub] = predates[sub]
-                if old.get(sub) != new.get(sub):
-                    pinned[sub] = old.get(sub)
-        elif old != new:
-            pinned[key] = old
+    was, now = json.loads(archive.meta["options"]), json.loads(resolved_options(config.options, config.problem))
+    predates = getattr(getattr(config.options, "model_options", None), "predates", {})
+    pinned = _default_changes(was, now, predates, archive.path)
     unset = sorted(k for k, v in pinned.items() if v is None)
     if unset:
         raise RunError(f"{archive.path}: defaults {unset} changed from unset; write their values in [method]")
@@ -189,10 +211,12 @@ def _check_resumable(old: Archive, config: RunConfig) -> None:
         # same text, but the defaults it leaves to the code may have changed since (archives
         # written before the options were stored are not checked)
         keep = config.method.resumable_keys
-        was, now = json.loads(old.meta["options"]), json.loads(resolved_options(config.options))
+        was, now = json.loads(old.meta["options"]), json.loads(resolved_options(config.options, config.problem))
+        flat_now = {**now, **now.get("model_options", {})} if isinstance(now.get("model_options"), dict) else now
+        predates = getattr(getattr(config.options, "model_options", None), "predates", {})
         diffs = [
-            f"default {key}: archive {was.get(key)!r}, now {now.get(key)!r} (write the archive's value in [method])"
-            for key in sorted(set(was) | set(now)) if key not in keep and was.get(key) != now.get(key)
+            f"default {key}: archive {value!r}, now {flat_now.get(key)!r} (write the archive's value in [method])"
+            for key, value in _default_changes(was, now, predates, old.path).items() if key not in keep
         ]
     if diffs:
         raise RunError(
@@ -258,7 +282,7 @@ def run(
         meta=run_metadata(),
     )
     archive.config_toml = config.text
-    archive.meta["options"] = resolved_options(config.options)  # also on resume: n_iter may grow
+    archive.meta["options"] = resolved_options(config.options, problem)  # also on resume: n_iter may grow
     archive.status = "running"
     archive.result.update({"n_parameters": method.n_parameters, "method": config.kind})
     wall_offset = float(archive.history["wall_time"][-1]) if len(archive.history.get("wall_time", [])) else 0.0

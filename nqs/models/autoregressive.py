@@ -440,6 +440,30 @@ def check_symmetrize(problem: Problem, kind: str) -> str | None:
     return None
 
 
+def _auto_symmetrize(problem: Problem) -> str:
+    spins = problem.local_space.name == SPIN_HALF.name and isinstance(problem.geometry, SquareLattice)
+    return "point_group" if spins else "none"
+
+
+def resolved_autos(problem: Problem, options: Any) -> dict[str, Any]:
+    """The values that the ``"auto"`` options of a model's (or method's) ``options`` dataclass
+    take on ``problem``, by key: ``symmetrize``, ``sign_prior`` and ``phase`` as the builders
+    resolve them, and the options' own (``resolve_auto(problem)``, e.g. the Transformer's
+    projection). Stored in archives (:func:`nqs.runner.resolved_options`) so that a later change
+    of an ``auto`` rule, not only of a default, is seen on resume and by
+    :func:`nqs.runner.archived_config`; building with the returned values gives the same model."""
+    out: dict[str, Any] = {}
+    if getattr(options, "symmetrize", None) == "auto":
+        out["symmetrize"] = _auto_symmetrize(problem)
+    prior_kind = getattr(options, "sign_prior", "none")
+    if prior_kind == "auto":
+        out["sign_prior"] = "none" if sign_prior(problem, "auto") is None else "marshall"
+    if getattr(options, "phase", None) == "auto":
+        out["phase"] = "fixed" if phase_is_fixed(problem, "auto", sign_prior(problem, prior_kind)) else "learned"
+    own = getattr(options, "resolve_auto", None)
+    return {**out, **(own(problem) if own else {})}
+
+
 def site_symmetries(problem: Problem, kind: str) -> HashableArray | None:
     """Site permutations ``(G, N)`` for :attr:`ConstrainedAR.symmetries`, identity first.
 
@@ -455,8 +479,7 @@ def site_symmetries(problem: Problem, kind: str) -> HashableArray | None:
     validate_symmetrize(kind)
     geo = problem.geometry
     if kind == "auto":
-        spins = problem.local_space.name == SPIN_HALF.name and isinstance(geo, SquareLattice)
-        kind = "point_group" if spins else "none"
+        kind = _auto_symmetrize(problem)
     if kind == "none":
         return None
     if not isinstance(geo, SquareLattice):

@@ -292,6 +292,12 @@ class TransformerOptions(GaugeTransformerOptions):
     A real factor cannot represent a complex sign structure (a state in a nontrivial momentum or
     chiral sector); set ``real_sign = false`` there."""
 
+    def resolve_auto(self, problem: Problem) -> dict[str, bool]:
+        """The projection flags on ``problem`` (:func:`resolve_projection`), for
+        :func:`~nqs.models.autoregressive.resolved_autos`."""
+        project, real = resolve_projection(problem, self)
+        return {"project_amplitude": project, "real_sign": real}
+
     def __post_init__(self):
         _check_sizes(self)
         validate_symmetrize(self.symmetrize)

@@ -259,6 +259,13 @@ class ViTOptions:
     (the network's phase corrects the rest); ``auto``: Marshall on bipartite lattices unless the
     problem is already Marshall-rotated (``j1j2(marshall = true)``)."""
 
+    def resolve_auto(self, problem: Problem) -> dict[str, str]:
+        """``sign_prior = "auto"`` on ``problem`` (:func:`sign_sites`), for
+        :func:`~nqs.models.autoregressive.resolved_autos`."""
+        if self.sign_prior != "auto":
+            return {}
+        return {"sign_prior": "none" if sign_sites(problem, self) is None else "marshall"}
+
     def __post_init__(self):
         if self.symmetrize not in ("none", "translations", "space_group"):
             raise ValueError(f"symmetrize must be 'none', 'translations' or 'space_group', got {self.symmetrize!r}")

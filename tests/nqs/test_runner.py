@@ -198,7 +198,8 @@ def test_archived_config_pins_the_defaults_the_archive_ran_with(finished, tmp_pa
     from nqs.runner import archived_config, resolved_options
 
     ref, _ = finished
-    assert resolved_options(archived_config(ref).options) == ref.meta["options"]  # nothing moved
+    rebuilt = archived_config(ref)
+    assert resolved_options(rebuilt.options, rebuilt.problem) == ref.meta["options"]  # nothing moved
     stored = json.loads(ref.meta["options"])
     shutil.copy(ref.path, tmp_path / "moved.h5")
     moved = nqs.load(tmp_path / "moved.h5")
@@ -221,3 +222,46 @@ def test_archived_config_pins_the_defaults_the_archive_ran_with(finished, tmp_pa
     from nqs.models.transformer import resolve_projection
 
     assert resolve_projection(cfg.loads(text).problem, cfg.loads(text).options.model_options) == (True, True)
+
+
+def test_auto_options_are_stored_as_resolved(tmp_path):
+    """The archive stores what each ``auto`` option resolved to on the problem, so that a later
+    change of an ``auto`` rule is seen like a changed default: on resume (refused, naming the
+    option) and by ``archived_config`` (rebuilt as it ran). Archives from before the resolution
+    (``"auto"`` stored) still resume. Building from the resolved values gives the same model."""
+    import json
+    from types import SimpleNamespace
+
+    from nqs.models import model_spec
+    from nqs.runner import _check_resumable, archived_config, resolved_options
+
+    text = '[problem]\nname = "j1j2"\nLx = 4\nLy = 4\nJ2 = 0.5\n\n[method]\nkind = "vmc"\nmodel = "transformer"\n'
+    conf = cfg.loads(text)
+    stored = json.loads(resolved_options(conf.options, conf.problem))
+    auto_keys = ("symmetrize", "sign_prior", "phase", "project_amplitude", "real_sign")
+    assert {k: stored["model_options"][k] for k in auto_keys} == {
+        "symmetrize": "point_group", "sign_prior": "marshall", "phase": "learned", "project_amplitude": True, "real_sign": True
+    }
+    spec = model_spec("transformer")
+    resolved = spec.options(**{k: stored["model_options"][k] for k in auto_keys})
+    assert spec.build(conf.problem, resolved) == spec.build(conf.problem, conf.options.model_options)
+    # unfrustrated: the Marshall sign is exact, the phase fixed, nothing projected; t-J: no images
+    heis = cfg.loads(text.replace("J2 = 0.5", "J2 = 0.0"))
+    assert {k: v for k, v in json.loads(resolved_options(heis.options, heis.problem))["model_options"].items() if k in auto_keys} == {
+        "symmetrize": "point_group", "sign_prior": "marshall", "phase": "fixed", "project_amplitude": False, "real_sign": False
+    }
+
+    # an archive whose auto rule resolved the projection off (as an older rule might have)
+    ruled = {**stored, "model_options": {**stored["model_options"], "project_amplitude": False, "real_sign": False}}
+    old = SimpleNamespace(config_toml=text, meta={"options": json.dumps(ruled)}, path=tmp_path / "old.h5")
+    with pytest.raises(RunError, match=r"default project_amplitude: archive False, now True"):
+        _check_resumable(old, conf)
+    rebuilt = archived_config(old).options.model_options
+    assert rebuilt.project_amplitude is False and rebuilt.real_sign is False and rebuilt.symmetrize == "auto"
+
+    # stored before the resolution: "auto" as written, which matches today's resolution
+    unresolved = json.loads(resolved_options(conf.options))
+    assert unresolved["model_options"]["project_amplitude"] == "auto"
+    old.meta["options"] = json.dumps(unresolved)
+    _check_resumable(old, conf)
+    assert archived_config(old).options.model_options == conf.options.model_options
