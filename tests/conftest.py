@@ -1,8 +1,18 @@
-"""Checks shared by the sampler tests."""
+"""Checks shared by the sampler and model tests."""
 
+import jax
 import numpy as np
 import pytest
 from scipy import stats
+
+
+def perturbed(params, key: jax.Array, scale: float = 0.3):
+    """``params`` plus independent normal noise of width ``scale`` on every leaf (one key per
+    leaf, split from ``key``): random weights far from a near-uniform initialisation, so that
+    conditionals, phases and symmetries are not accidentally trivial."""
+    leaves, tree = jax.tree_util.tree_flatten(params)
+    keys = jax.random.split(key, len(leaves))
+    return jax.tree_util.tree_unflatten(tree, [p + scale * jax.random.normal(k, p.shape, p.dtype) for p, k in zip(leaves, keys)])
 
 
 def binned_chi_square(counts: np.ndarray, expected: np.ndarray, min_expected: float = 5.0) -> tuple[int, float]:

@@ -7,6 +7,7 @@ vanishes outside it, samples never leave it and their frequencies follow |psi|^2
 and the cached one-site-per-call conditionals equal the teacher-forcing ones.
 """
 
+from functools import partial
 from types import SimpleNamespace
 from typing import Any
 
@@ -23,6 +24,8 @@ from nqs.models.autoregressive import (
     configs_to_local, local_to_configs, marshall_characters, marshall_sublattice, site_symmetries,
 )
 from nqs.sampling.direct_sampler import ConstrainedDirectSampler
+
+from conftest import perturbed
 
 PROBLEMS = {
     "heisenberg_chain_L6": ("heisenberg_chain", {"L": 6}, "transformer"),
@@ -79,11 +82,7 @@ class Case:
         params = self.model.init(jax.random.key(1), x[:2])
         # random parameters far from the near-uniform initialisation: strongly non-uniform
         # conditionals and phases
-        leaves, tree = jax.tree_util.tree_flatten(params)
-        keys = jax.random.split(jax.random.key(2), len(leaves))
-        self.params = jax.tree_util.tree_unflatten(
-            tree, [p + 0.3 * jax.random.normal(k, p.shape, p.dtype) for p, k in zip(leaves, keys)]
-        )
+        self.params = perturbed(params, jax.random.key(2))
         self.log_psi = np.asarray(self.model.apply(self.params, x))
         self.sampler = spec.make_sampler(self.problem, self.hilbert, self.hamiltonian, SimpleNamespace(model_options=options))
         self.state = nk.vqs.MCState(self.sampler, self.model, variables=self.params, n_samples=N_SAMPLES, sampler_seed=3)
@@ -228,11 +227,12 @@ def check_cached_steps_equal_teacher_forcing(case: Case, grow: bool, model=None)
     log_p, phases = model.apply(case.params, a, method="conditionals")
     steps_p, steps_phi = [], []
     cache = {}
+    # compiled per step shape (``visible`` is static): op by op, each growing shape would compile
+    # every operation anew
+    step = jax.jit(partial(model.apply, method="conditional_step", mutable=["cache"]), static_argnums=3)
     for k in range(case.problem.n_sites):
         a_prev = a[:, k - 1] if k else jnp.zeros_like(a[:, 0])
-        (lp, ph), mutables = model.apply(
-            {**case.params, **cache}, a_prev, k, k + 1 if grow else None, method="conditional_step", mutable=["cache"]
-        )
+        (lp, ph), mutables = step({**case.params, **cache}, a_prev, k, k + 1 if grow else None)
         cache = {"cache": mutables["cache"]}
         steps_p.append(lp)
         steps_phi.append(ph)
@@ -604,9 +604,7 @@ def test_projection_irrep_is_the_ground_states(name, params, symmetrize):
     assert model.project_amplitude and model.real_sign
     x = jnp.asarray(configs_to_netket(problem.local_space, basis))
     params_ = model.init(jax.random.key(0), x[:2])
-    leaves, tree = jax.tree_util.tree_flatten(params_)
-    keys = jax.random.split(jax.random.key(1), len(leaves))
-    params_ = jax.tree_util.tree_unflatten(tree, [p + 0.3 * jax.random.normal(k, p.shape, p.dtype) for p, k in zip(leaves, keys)])
+    params_ = perturbed(params_, jax.random.key(1))
     psi = np.exp(np.asarray(jax.jit(model.apply)(params_, x)))
     assert np.abs(psi).max() > 0
     for g, perm in enumerate(np.asarray(symmetries)):

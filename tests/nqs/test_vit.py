@@ -11,6 +11,8 @@ from nqs.config import ConfigError
 from nqs.models import model_spec
 from nqs.models.vit import ViTOptions
 
+from conftest import perturbed
+
 
 def _translated(x: np.ndarray, perm: np.ndarray) -> np.ndarray:
     """Configuration after moving the spin of site i to site perm[i]."""
@@ -25,10 +27,7 @@ def _model_and_params(problem, **options):
     x = np.asarray(hi.random_state(jax.random.PRNGKey(0), 16))
     params = model.init(jax.random.PRNGKey(1), x)
     # random, not small, weights everywhere so that symmetries are not accidental
-    leaves, tree = jax.tree_util.tree_flatten(params)
-    keys = jax.random.split(jax.random.PRNGKey(2), len(leaves))
-    leaves = [l + 0.3 * jax.random.normal(k, l.shape) for l, k in zip(leaves, keys)]
-    return model, jax.tree_util.tree_unflatten(tree, leaves), x
+    return model, perturbed(params, jax.random.PRNGKey(2)), x
 
 
 def _on_translations(model, params, x: np.ndarray, translations) -> tuple[np.ndarray, np.ndarray]:
@@ -151,9 +150,7 @@ def test_transformer_with_vit_phase_is_normalised_and_takes_the_vit_phase():
     hi, _ = problem.to_netket()
     basis = np.asarray(hi.all_states())
     params = model.init(jax.random.PRNGKey(0), basis[:2])
-    leaves, tree = jax.tree_util.tree_flatten(params)
-    keys = jax.random.split(jax.random.PRNGKey(2), len(leaves))
-    params = jax.tree_util.tree_unflatten(tree, [l + 0.3 * jax.random.normal(k, l.shape) for l, k in zip(leaves, keys)])
+    params = perturbed(params, jax.random.PRNGKey(2))
     log_psi = np.asarray(model.apply(params, basis))
     assert np.sum(np.exp(2 * log_psi.real)) == pytest.approx(1.0, abs=1e-10)
     vit_log = np.asarray(model.phase_net.apply({"params": params["params"]["phase_net"]}, basis))
