@@ -153,12 +153,19 @@ def resolved_options(options: Any, problem: Problem | None = None) -> str:
     return json.dumps(record, default=str, sort_keys=True)
 
 
-def _default_changes(was: dict[str, Any], now: dict[str, Any], predates: dict[str, Any], where: Path) -> dict[str, Any]:
-    """Options (``model_options`` flattened into the method's) whose resolved value in an
-    archive (``was``) differs from today's resolution (``now``), with the archived value. An
-    option newer than the archive takes the value of ``predates`` (``RunError`` if absent); an
-    archived ``"auto"`` (stored before ``auto`` options were resolved) matches whatever it
-    resolves to today."""
+def _default_changes(was: dict[str, Any], config: RunConfig, where: Path) -> dict[str, Any]:
+    """Options (``model_options`` flattened into the method's) whose value in an archive's
+    resolved options (``was``) differs from today's resolution of ``config``, with the archived
+    value. An option newer than the archive takes the value of the model options' ``predates``
+    (``RunError`` if absent). An archived ``"auto"`` that is still ``"auto"`` today matches what it
+    resolves to: the archive was written before ``auto`` options were stored resolved."""
+    now = json.loads(resolved_options(config.options, config.problem))
+    written = json.loads(resolved_options(config.options))
+    predates = getattr(getattr(config.options, "model_options", None), "predates", {})
+
+    def moved(old: Any, new: Any, today: Any) -> bool:
+        return old != new and not (old == "auto" and today == "auto")
+
     changes: dict[str, Any] = {}
     for key in sorted(set(was) | set(now)):
         old, new = was.get(key), now.get(key)
@@ -168,9 +175,9 @@ def _default_changes(was: dict[str, Any], now: dict[str, Any], predates: dict[st
                     if sub not in predates:
                         raise RunError(f"{where}: the archive predates option {sub!r}; write its value in [method]")
                     old[sub] = predates[sub]
-                if old.get(sub) != new.get(sub) and old.get(sub) != "auto":
+                if moved(old.get(sub), new.get(sub), written["model_options"].get(sub)):
                     changes[sub] = old.get(sub)
-        elif old != new and old != "auto":
+        elif moved(old, new, written.get(key)):
             changes[key] = old
     return changes
 
@@ -187,9 +194,7 @@ def archived_config(archive: Archive) -> RunConfig:
     config = loads(archive.config_toml)
     if "options" not in archive.meta:
         return config
-    was, now = json.loads(archive.meta["options"]), json.loads(resolved_options(config.options, config.problem))
-    predates = getattr(getattr(config.options, "model_options", None), "predates", {})
-    pinned = _default_changes(was, now, predates, archive.path)
+    pinned = _default_changes(json.loads(archive.meta["options"]), config, archive.path)
     unset = sorted(k for k, v in pinned.items() if v is None)
     if unset:
         raise RunError(f"{archive.path}: defaults {unset} changed from unset; write their values in [method]")
@@ -211,12 +216,11 @@ def _check_resumable(old: Archive, config: RunConfig) -> None:
         # same text, but the defaults it leaves to the code may have changed since (archives
         # written before the options were stored are not checked)
         keep = config.method.resumable_keys
-        was, now = json.loads(old.meta["options"]), json.loads(resolved_options(config.options, config.problem))
-        flat_now = {**now, **now.get("model_options", {})} if isinstance(now.get("model_options"), dict) else now
-        predates = getattr(getattr(config.options, "model_options", None), "predates", {})
+        now = json.loads(resolved_options(config.options, config.problem))
+        now = {**now, **now["model_options"]} if isinstance(now.get("model_options"), dict) else now
         diffs = [
-            f"default {key}: archive {value!r}, now {flat_now.get(key)!r} (write the archive's value in [method])"
-            for key, value in _default_changes(was, now, predates, old.path).items() if key not in keep
+            f"default {key}: archive {value!r}, now {now.get(key)!r} (write the archive's value in [method])"
+            for key, value in _default_changes(json.loads(old.meta["options"]), config, old.path).items() if key not in keep
         ]
     if diffs:
         raise RunError(
