@@ -153,10 +153,10 @@ def resolved_options(options: Any, problem: Problem | None = None) -> str:
     return json.dumps(record, default=str, sort_keys=True)
 
 
-def _default_changes(was: dict[str, Any], config: RunConfig, where: Path) -> dict[str, Any]:
+def _default_changes(was: dict[str, Any], config: RunConfig, where: Path) -> dict[str, tuple[Any, Any]]:
     """Options (``model_options`` flattened into the method's) whose value in an archive's
-    resolved options (``was``) differs from today's resolution of ``config``, with the archived
-    value. An option newer than the archive takes the value of the model options' ``predates``
+    resolved options (``was``) differs from today's resolution of ``config``: ``(archived,
+    today's)`` by name. An option newer than the archive takes the value of the model options' ``predates``
     (``RunError`` if absent). An archived ``"auto"`` that is still ``"auto"`` today matches what it
     resolves to: the archive was written before ``auto`` options were stored resolved."""
     now = json.loads(resolved_options(config.options, config.problem))
@@ -166,7 +166,7 @@ def _default_changes(was: dict[str, Any], config: RunConfig, where: Path) -> dic
     def moved(old: Any, new: Any, today: Any) -> bool:
         return old != new and not (old == "auto" and today == "auto")
 
-    changes: dict[str, Any] = {}
+    changes: dict[str, tuple[Any, Any]] = {}
     for key in sorted(set(was) | set(now)):
         old, new = was.get(key), now.get(key)
         if key == "model_options" and isinstance(old, dict) and isinstance(new, dict):
@@ -176,9 +176,9 @@ def _default_changes(was: dict[str, Any], config: RunConfig, where: Path) -> dic
                         raise RunError(f"{where}: the archive predates option {sub!r}; write its value in [method]")
                     old[sub] = predates[sub]
                 if moved(old.get(sub), new.get(sub), written["model_options"].get(sub)):
-                    changes[sub] = old.get(sub)
+                    changes[sub] = (old.get(sub), new.get(sub))
         elif moved(old, new, written.get(key)):
-            changes[key] = old
+            changes[key] = (old, new)
     return changes
 
 
@@ -194,7 +194,7 @@ def archived_config(archive: Archive) -> RunConfig:
     config = loads(archive.config_toml)
     if "options" not in archive.meta:
         return config
-    pinned = _default_changes(json.loads(archive.meta["options"]), config, archive.path)
+    pinned = {key: old for key, (old, _) in _default_changes(json.loads(archive.meta["options"]), config, archive.path).items()}
     unset = sorted(k for k, v in pinned.items() if v is None)
     if unset:
         raise RunError(f"{archive.path}: defaults {unset} changed from unset; write their values in [method]")
@@ -216,11 +216,10 @@ def _check_resumable(old: Archive, config: RunConfig) -> None:
         # same text, but the defaults it leaves to the code may have changed since (archives
         # written before the options were stored are not checked)
         keep = config.method.resumable_keys
-        now = json.loads(resolved_options(config.options, config.problem))
-        now = {**now, **now["model_options"]} if isinstance(now.get("model_options"), dict) else now
         diffs = [
-            f"default {key}: archive {value!r}, now {now.get(key)!r} (write the archive's value in [method])"
-            for key, value in _default_changes(json.loads(old.meta["options"]), config, old.path).items() if key not in keep
+            f"default {key}: archive {was!r}, now {now!r} (write the archive's value in [method])"
+            for key, (was, now) in _default_changes(json.loads(old.meta["options"]), config, old.path).items()
+            if key not in keep
         ]
     if diffs:
         raise RunError(
