@@ -157,11 +157,12 @@ def _default_changes(was: dict[str, Any], config: RunConfig, where: Path) -> dic
     """Options (``model_options`` flattened into the method's) whose value in an archive's
     resolved options (``was``) differs from today's resolution of ``config``: ``(archived,
     today's)`` by name. An option newer than the archive takes the value of the model options' ``predates``
-    (``RunError`` if absent). An archived ``"auto"`` that is still ``"auto"`` today matches what it
+    (``RunError`` if absent), or of the method options' own ``predates``. An archived ``"auto"`` that is still ``"auto"`` today matches what it
     resolves to: the archive was written before ``auto`` options were stored resolved."""
     now = json.loads(resolved_options(config.options, config.problem))
     written = json.loads(resolved_options(config.options))
     predates = getattr(getattr(config.options, "model_options", None), "predates", {})
+    top_predates = getattr(config.options, "predates", {})
 
     def moved(old: Any, new: Any, today: Any) -> bool:
         return old != new and not (old == "auto" and today == "auto")
@@ -177,8 +178,11 @@ def _default_changes(was: dict[str, Any], config: RunConfig, where: Path) -> dic
                     old[sub] = predates[sub]
                 if moved(old.get(sub), new.get(sub), written["model_options"].get(sub)):
                     changes[sub] = (old.get(sub), new.get(sub))
-        elif moved(old, new, written.get(key)):
-            changes[key] = (old, new)
+        else:
+            if key not in was and key in top_predates:  # an option newer than the archive
+                old = top_predates[key]
+            if moved(old, new, written.get(key)):
+                changes[key] = (old, new)
     return changes
 
 

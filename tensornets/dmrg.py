@@ -63,13 +63,14 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import quimb.tensor as qtn
 
 from hamiltonians import Problem
 from hamiltonians.automaton import SectorAutomaton, build_automaton
+from nqs.config import ConfigError
 from nqs.methods import Method, Recorder
 
 
@@ -116,6 +117,36 @@ class DMRGOptions:
     """Seeds the random initial MPS."""
     local_eig_ncv: int = 20
     """Lanczos vectors of the local eigensolver (quimb's ``local_eig_ncv``)."""
+    backend: str = "auto"
+    """``"quimb"`` (dense tensors; the sector held by its start and a guarded penalty; every
+    registry problem), ``"block2"`` (block-sparse tensors with the sector's charges, C++; needs
+    ``pip install '.[block2]'``; sectors that are global sums: spins, t-J) or ``"auto"``:
+    block2 where it is installed and can hold the sector, else quimb (:func:`resolve_backend`)."""
+    symmetry: str = "auto"
+    """block2 only. ``"abelian"``: the sector's charges (``S^z``; ``N_up, N_dn``); ``"su2"``:
+    total spin 0 for Heisenberg spin-1/2 problems (bond dimensions count multiplets);
+    ``"auto"``: su2 where the couplings allow it, else abelian."""
+    noise: float = 1e-5
+    """block2 only: density-matrix noise of the first sweep at each bond dimension."""
+    davidson_tol: float = 1e-8
+    """block2 only: convergence threshold of the local Davidson eigensolver."""
+    threads: int = 0
+    """block2 only: threads of its tensor kernels (0: every core this process may use)."""
+
+    predates: ClassVar[dict[str, Any]] = {
+        "backend": "quimb", "symmetry": "abelian", "noise": 1e-5, "davidson_tol": 1e-8, "threads": 0,
+    }
+    """Values in effect before an option existed (archives written then resume with them)."""
+
+    def resolve_auto(self, problem: Problem) -> dict[str, Any]:
+        """What ``backend`` and ``symmetry`` resolve to on ``problem`` (stored in archives)."""
+        backend = resolve_backend(problem, self)
+        symmetry = self.symmetry
+        if backend == "block2":
+            from .dmrg_block2 import resolve_symmetry
+
+            symmetry = resolve_symmetry(problem, self)
+        return {"backend": backend, "symmetry": "abelian" if symmetry == "auto" else symmetry}
 
     def __post_init__(self):
         if not self.bond_dims or any(d < 1 for d in self.bond_dims):
@@ -139,6 +170,12 @@ class DMRGOptions:
             raise ValueError(f"truncation_tol must be > 0, got {self.truncation_tol}")
         if self.extrapolation_points < 2:
             raise ValueError(f"extrapolation_points must be >= 2, got {self.extrapolation_points}")
+        if self.backend not in ("auto", "quimb", "block2"):
+            raise ValueError(f'backend must be "auto", "quimb" or "block2", got {self.backend!r}')
+        if self.symmetry not in ("auto", "abelian", "su2"):
+            raise ValueError(f'symmetry must be "auto", "abelian" or "su2", got {self.symmetry!r}')
+        if self.noise < 0 or not self.davidson_tol > 0 or self.threads < 0:
+            raise ValueError("need noise >= 0, davidson_tol > 0 and threads >= 0")
 
 
 class _MaxError(dict):
@@ -333,13 +370,62 @@ def initial_mps(problem: Problem, bond_dims: list[int], seed: int, max_exact_bon
     )
 
 
+def resolve_backend(problem: Problem, options: DMRGOptions) -> str:
+    """``"quimb"`` or ``"block2"``; raises ``ValueError`` naming the alternative where the
+    chosen backend cannot run ``problem``.
+
+    ``"auto"`` takes block2 where it is installed and the sector is a set of global charges
+    (block2 reaches the same energies tens to hundreds of times faster, docs/benchmarks.md),
+    quimb otherwise (gauge models, whose Gauss law is a local constraint; machines without the
+    ``block2`` extra)."""
+    from .block2_model import block2_available, charges_of, su2_couplings
+
+    if options.backend == "quimb":
+        if options.symmetry == "su2":
+            raise ValueError('symmetry = "su2" needs backend = "block2"')
+        return "quimb"
+    try:
+        charges_of(problem)
+        why = None
+    except ValueError as err:
+        why = str(err)
+    if options.symmetry == "su2" and su2_couplings(problem) is None:
+        why = (f"{problem.label}: symmetry = \"su2\" needs Heisenberg couplings between spins 1/2 in "
+               "S^z = 0; use symmetry = \"abelian\" (or \"auto\")")
+    if options.backend == "auto":
+        return "block2" if why is None and block2_available() else "quimb"
+    if not block2_available():
+        raise ValueError(
+            'backend = "block2" needs the optional block2 engine: pip install -e \'.[block2]\' '
+            '(or backend = "quimb", which needs nothing more)'
+        )
+    if why is not None:
+        raise ValueError(why)
+    return "block2"
+
+
 class DMRG(Method):
-    """Two-site DMRG with a bond-dimension schedule."""
+    """Two-site DMRG with a bond-dimension schedule (dense quimb tensors; ``backend``
+    selects :class:`tensornets.dmrg_block2.Block2DMRG` instead)."""
 
     kind = "dmrg"
     Options = DMRGOptions
     default_checkpoint_every = 1
-    resumable_keys = frozenset({"max_sweeps", "tol", "truncation_tol", "extrapolation_points"})
+    resumable_keys = frozenset({"max_sweeps", "tol", "truncation_tol", "extrapolation_points", "threads"})
+
+    def __new__(cls, problem: Problem, options: DMRGOptions):
+        if cls is DMRG and resolve_backend(problem, options) == "block2":
+            from .dmrg_block2 import Block2DMRG
+
+            return super().__new__(Block2DMRG)
+        return super().__new__(cls)
+
+    @classmethod
+    def check(cls, problem: Problem, options: DMRGOptions, where: str) -> None:
+        try:
+            resolve_backend(problem, options)
+        except ValueError as err:
+            raise ConfigError(f"{where}: {err}") from None
 
     def __init__(self, problem: Problem, options: DMRGOptions):
         super().__init__(problem, options)
@@ -497,8 +583,11 @@ class DMRG(Method):
         return energy_ok and ((truncation_ok and grown) or held)
 
     def state_dict(self) -> dict[str, Any]:
+        return {"mps": {str(i): a for i, a in enumerate(mps_arrays(self.mps))}, **self.state_dict_common()}
+
+    def state_dict_common(self) -> dict[str, Any]:
+        """The schedule's state, shared by the backends (the MPS is each backend's own)."""
         return {
-            "mps": {str(i): a for i, a in enumerate(mps_arrays(self.mps))},
             "energies": np.asarray(self.energies, dtype=float),
             "truncation_errors": np.asarray(self.truncation_errors, dtype=float),
             "points": {
@@ -515,6 +604,9 @@ class DMRG(Method):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         arrays = [np.asarray(state["mps"][str(i)]) for i in range(len(state["mps"]))]
         self.mps = qtn.MatrixProductState(arrays, shape="lrp")
+        self.load_state_common(state)
+
+    def load_state_common(self, state: dict[str, Any]) -> None:
         self.energies = [float(e) for e in np.atleast_1d(state["energies"])]
         self.truncation_errors = [float(t) for t in np.atleast_1d(state["truncation_errors"])]
         pts = state["points"]
@@ -550,6 +642,14 @@ class DMRG(Method):
             "sweeps": len(self.energies),
             "converged": bool(self.converged),
             "truncation_error": self.truncation_errors[-1] if self.truncation_errors else float("nan"),
+            "backend": "quimb",
+            **self.extrapolation_result(),
+        }
+        return out
+
+    def extrapolation_result(self) -> dict[str, Any]:
+        """The schedule's points and, where they allow it, the extrapolated energy."""
+        out: dict[str, Any] = {
             "extrapolation_bond_dims": np.asarray(list(self.points), dtype=np.int64),
             "extrapolation_energies": np.asarray([e for e, _ in self.points.values()]),
             "extrapolation_truncation_errors": np.asarray([t for _, t in self.points.values()]),

@@ -15,6 +15,7 @@ name = "{name}"
 
 [method]
 kind = "dmrg"
+backend = "quimb"
 bond_dims = {bond_dims}
 max_sweeps = {sweeps}
 
@@ -64,7 +65,7 @@ def test_start_lies_in_the_sector_and_sweeps_run_without_penalty(name, params):
     # the projected random start: no weight outside the sector, so "auto" starts on the bare
     # MPO; the spin model (singlet ground state in S^z = 0) never needs the penalty
     p = hamiltonians.get(name, **params)
-    method = DMRG(p, DMRGOptions(bond_dims=[16], max_sweeps=4))
+    method = DMRG(p, DMRGOptions(backend="quimb", bond_dims=[16], max_sweeps=4))
     assert method.mps.max_bond() == 16
     assert abs(method.sector_leak()) < 1e-10
     assert not method.penalty_on
@@ -104,9 +105,9 @@ def test_dmrg_resume_continues_from_the_last_sweep(tmp_path):
 
 def test_dmrg_state_round_trips():
     p = hamiltonians.get("heisenberg_chain", L=6, pbc=False)
-    m = DMRG(p, DMRGOptions(bond_dims=[4]))
+    m = DMRG(p, DMRGOptions(backend="quimb", bond_dims=[4]))
     state = m.state_dict()
-    m2 = DMRG(p, DMRGOptions(bond_dims=[4]))
+    m2 = DMRG(p, DMRGOptions(backend="quimb", bond_dims=[4]))
     m2.load_state_dict(state)
     assert abs(m2.mps.H @ m.mps) == pytest.approx(1.0)
 
@@ -124,7 +125,7 @@ class _Quiet:
 
 def dmrg_defaults(problem, **options):
     """Final result of DMRG with the default options except ``options``."""
-    m = DMRG(problem, DMRGOptions(**options))
+    m = DMRG(problem, DMRGOptions(backend="quimb", **options))
     m.run(0, _Quiet())
     return m.final_result()
 
@@ -200,7 +201,7 @@ def test_mps_variance_matches_dense():
 
     p = hamiltonians.get("heisenberg_chain", L=8, pbc=False)
     r = dmrg_defaults(p, bond_dims=[2], max_sweeps=3)
-    m = DMRG(p, DMRGOptions(bond_dims=[2], max_sweeps=3))
+    m = DMRG(p, DMRGOptions(backend="quimb", bond_dims=[2], max_sweeps=3))
     m.run(0, _Quiet())
     mpo = p.to_mpo(penalty=0)
     h = mpo.to_dense()
@@ -285,7 +286,7 @@ def test_truncated_state_stops_on_the_same_direction_energy():
     # cylinder at chi = 6: 3e-7 per site between consecutive sweeps, for ever); consecutive
     # sweeps alone never meet tol and every such run went to max_sweeps. Sweeps two apart settle.
     p = hamiltonians.get("j1j2", Lx=4, Ly=3, J2=0.5, pbc=[True, False])
-    m = DMRG(p, DMRGOptions(bond_dims=[6], tol=1e-7, max_sweeps=16))
+    m = DMRG(p, DMRGOptions(backend="quimb", bond_dims=[6], tol=1e-7, max_sweeps=16))
     m.run(0, _Quiet())
     e = np.asarray(m.energies)
     assert len(e) < 16
