@@ -76,17 +76,55 @@ class Constraint:
         conserved beyond the sector."""
         if not self.conserved:
             return self
-        x = np.asarray(self.reference if config is None else config)
-        fixed = []
+        return self.with_conserved(self.conserved_values(self.reference if config is None else config))
+
+    def conserved_values(self, config: Sequence[int]) -> tuple[float, ...]:
+        """The values of :attr:`conserved` (e.g. the electric windings) in ``config``."""
+        x = np.asarray(config)
+        out = []
         for c in self.conserved:
             value = float(self._qtable(c)[x[list(c.sites)]] @ np.asarray(c.weights, dtype=float))
-            if c.modulus is not None:
-                value = float(np.mod(value, c.modulus))
-            fixed.append(LinearConstraint(c.sites, c.weights, c.quantity, value, c.modulus))
+            out.append(float(np.mod(value, c.modulus)) if c.modulus is not None else value)
+        return tuple(out)
+
+    def with_conserved(self, values: Sequence[float]) -> Constraint:
+        """This sector intersected with :attr:`conserved` fixed to ``values`` (one winding sector)."""
+        if len(values) != len(self.conserved):
+            raise ValueError(f"need {len(self.conserved)} values of the conserved quantities, got {len(values)}")
+        fixed = [LinearConstraint(c.sites, c.weights, c.quantity, float(v), c.modulus) for c, v in zip(self.conserved, values)]
         return Constraint(
             self.kind, self.linear + tuple(fixed), self.space, self.n_sites,
             sector={**self.sector, "pinned": [c.value for c in fixed]}, moves=self.moves, reference=self.reference,
         )
+
+    def conserved_sectors(self) -> list[tuple[float, ...]]:
+        """Every combination of values of :attr:`conserved` that some configuration of the
+        sector takes (the non-empty winding sectors), sorted; ``[()]`` when nothing is conserved
+        beyond the sector. Candidates are the sums each quantity can reach alone, kept where
+        :func:`~hamiltonians.automaton.build_automaton` finds the intersection non-empty."""
+        from itertools import product
+
+        from .automaton import build_automaton
+
+        if not self.conserved:
+            return [()]
+        candidates = []
+        for c in self.conserved:
+            q = self._qtable(c)
+            sums = {0.0}
+            for w in c.weights:
+                sums = {round(v + w * x, 9) for v in sums for x in q}
+            if c.modulus is not None:
+                sums = {round(float(np.mod(v, c.modulus)), 9) for v in sums}
+            candidates.append(sorted(sums))
+        out = []
+        for values in product(*candidates):
+            try:
+                build_automaton(self.with_conserved(values))
+            except ValueError:  # no configuration has these values
+                continue
+            out.append(tuple(float(v) for v in values))
+        return out
 
     # ------------------------------------------------------------------ checks
     def _qtable(self, c: LinearConstraint) -> np.ndarray:

@@ -117,6 +117,16 @@ class DMRGOptions:
     """Seeds the random initial MPS."""
     local_eig_ncv: int = 20
     """Lanczos vectors of the local eigensolver (quimb's ``local_eig_ncv``)."""
+    winding: str = "all"
+    """Gauge models on the torus, whose electric windings the Hamiltonian conserves and two-site
+    updates cannot change: ``"all"`` runs every non-empty winding sector (each screened at the
+    schedule's first bond dimension, the full schedule in those within ``winding_margin`` of
+    the lowest) and reports the lowest, as ED does over the whole Gauss-law sector;
+    ``"reference"`` only the sector of the reference configuration (no strings beyond those
+    the charges need)."""
+    winding_margin: float = 0.005
+    """Relative energy window above the lowest screened sector inside which ``winding = "all"``
+    runs a sector's full schedule."""
     backend: str = "auto"
     """``"quimb"`` (dense tensors; the sector held by its start and a guarded penalty; every
     registry problem), ``"block2"`` (block-sparse tensors with the sector's charges, C++; needs
@@ -135,6 +145,7 @@ class DMRGOptions:
 
     predates: ClassVar[dict[str, Any]] = {
         "backend": "quimb", "symmetry": "abelian", "noise": 1e-5, "davidson_tol": 1e-8, "threads": 0,
+        "winding": "reference", "winding_margin": 0.005,
     }
     """Values in effect before an option existed (archives written then resume with them)."""
 
@@ -170,6 +181,10 @@ class DMRGOptions:
             raise ValueError(f"truncation_tol must be > 0, got {self.truncation_tol}")
         if self.extrapolation_points < 2:
             raise ValueError(f"extrapolation_points must be >= 2, got {self.extrapolation_points}")
+        if self.winding not in ("all", "reference"):
+            raise ValueError(f'winding must be "all" or "reference", got {self.winding!r}')
+        if not self.winding_margin >= 0:
+            raise ValueError(f"winding_margin must be >= 0, got {self.winding_margin}")
         if self.backend not in ("auto", "quimb", "block2"):
             raise ValueError(f'backend must be "auto", "quimb" or "block2", got {self.backend!r}')
         if self.symmetry not in ("auto", "abelian", "su2"):
@@ -331,7 +346,9 @@ def projected_random_mps(problem: Problem, bond_dim: int, seed: int, automaton: 
     return mps
 
 
-def initial_mps(problem: Problem, bond_dims: list[int], seed: int, max_exact_bond: int = 1024) -> qtn.MatrixProductState:
+def initial_mps(
+    problem: Problem, bond_dims: list[int], seed: int, max_exact_bond: int = 1024, winding: tuple[float, ...] | None = None
+) -> qtn.MatrixProductState:
     """The starting MPS: :func:`sector_mps` for sectors with conserved windings (gauge models on
     the torus), else a random MPS of bond dimension ``min(bond_dims[0], 8)``.
 
@@ -344,6 +361,7 @@ def initial_mps(problem: Problem, bond_dims: list[int], seed: int, max_exact_bon
     winding sector (no strings beyond those the charges need, where the ground states of these
     models lie) with every such configuration present, and reaches ED. Where its automaton is
     wider than ``max_exact_bond`` (large gauge lattices) a random MPS is used instead.
+    ``winding`` names another sector (values of ``problem.constraint.conserved``).
 
     Global sums (total S^z, electron numbers): no windings; a random MPS projected onto the
     sector (:func:`projected_random_mps`, bond dimension ``bond_dims[0]``). The bare sector MPS
@@ -353,11 +371,13 @@ def initial_mps(problem: Problem, bond_dims: list[int], seed: int, max_exact_bon
     model (``J2 = 0.5``, ``chi = 32``, one core) ten sweeps from it under the penalty reached
     -16.9112 in 9.5 s, ten from the projected start on the bare MPO -16.9216 in 7.4 s.
     """
+    con = problem.constraint
+    sector = con.pinned() if winding is None or not con.conserved else con.with_conserved(winding)
     try:
-        automaton = build_automaton(problem.constraint.pinned(), max_states=max_exact_bond)
+        automaton = build_automaton(sector, max_states=max_exact_bond)
     except ValueError:  # wider than max_exact_bond
         automaton = None
-    if automaton is not None and problem.constraint.conserved:
+    if automaton is not None and con.conserved:
         mps = sector_mps(problem, seed, automaton=automaton)
         if mps.max_bond() > max(bond_dims):
             mps.compress(max_bond=max(bond_dims), cutoff=0.0)
@@ -429,16 +449,36 @@ class DMRG(Method):
 
     def __init__(self, problem: Problem, options: DMRGOptions):
         super().__init__(problem, options)
-        self.mps = initial_mps(problem, options.bond_dims, options.seed)
         self.bare_mpo = problem.to_mpo(penalty=0)
         self.unit_penalty_mpo = problem.penalty_mpo(1.0)
         self.guarded = options.penalty == "auto"
+        con = problem.constraint
+        # the winding sectors to run (module docstring); [None] where nothing is conserved
+        # beyond the sector, or only the reference's sector is asked for
+        self.windings: list[tuple[float, ...] | None] = [None]
+        if con.conserved:
+            self.windings = (
+                list(con.conserved_sectors()) if options.winding == "all" else [con.conserved_values(con.reference)]
+            )
+        # "screen": every sector at the first bond dimension; "full": the schedule in `queue`
+        self.phase = "screen" if len(self.windings) > 1 else "full"
+        self.queue: list[int] = list(range(1, len(self.windings)))
+        self.screen_energies = np.full(len(self.windings), np.nan)
+        self.full_energies = np.full(len(self.windings), np.nan)
+        self.best: dict[str, Any] | None = None
+        self._start_sector(0)
+
+    def _start_sector(self, k: int) -> None:
+        """A fresh schedule in winding sector ``k`` from its sector start."""
+        o = self.options
+        self.sector = k
+        self.mps = initial_mps(self.problem, o.bond_dims, o.seed, winding=self.windings[k])
         # "auto" starts without the penalty only if the start lies in the sector
-        self.penalty_on = not self.guarded or self.sector_leak() > options.leak_tol
+        self.penalty_on = not self.guarded or self.sector_leak() > o.leak_tol
         # Sweeps never truncate a sector start below its own width: two-site updates under the
         # sector penalty grow the bonds only through the states already present (Z2 3x3 at
         # h = 0.4 from bond 16: stuck 1.0 above ED with zero truncation error; from 64: ED).
-        self.min_bond = self.mps.max_bond() if problem.constraint.conserved else 1
+        self.min_bond = self.mps.max_bond() if self.problem.constraint.conserved else 1
         self.energies: list[float] = []
         self.truncation_errors: list[float] = []
         # bond dimension of the schedule -> (energy, eps) of the last sweep run at it
@@ -448,9 +488,44 @@ class DMRG(Method):
         self.stage = 0
         self.stage_sweeps = 0
 
+    def _finish_sector(self) -> bool:
+        """After a sector's sweeps: note its energy, keep the best fully run sector, and start
+        the next sector (``True``) or restore the best one as the final state (``False``)."""
+        energy = self._expectation(self.bare_mpo)
+        k = self.sector
+        if self.phase == "screen":
+            self.screen_energies[k] = energy
+        else:
+            self.full_energies[k] = energy
+            if self.best is None or energy < self.best["energy"]:
+                self.best = {"energy": energy, **self._sector_state()}
+        if not self.queue and self.phase == "screen":
+            lowest = np.nanmin(self.screen_energies)
+            window = self.options.winding_margin * abs(lowest)
+            self.queue = [int(i) for i in np.flatnonzero(self.screen_energies <= lowest + window)]
+            self.phase = "full"
+        if self.queue:
+            self._start_sector(self.queue.pop(0))
+            return True
+        self._restore_sector(self.best)
+        return False
+
+    def _sector_state(self) -> dict[str, Any]:
+        return {
+            "sector": self.sector, "mps": {str(i): a for i, a in enumerate(mps_arrays(self.mps))},
+            **self.state_dict_common(),
+        }
+
+    def _restore_sector(self, state: dict[str, Any]) -> None:
+        self.sector = int(state["sector"])
+        arrays = [np.asarray(state["mps"][str(i)]) for i in range(len(state["mps"]))]
+        self.mps = qtn.MatrixProductState(arrays, shape="lrp")
+        self.load_state_common(state)
+
     @property
     def total_steps(self) -> int:
-        return self.options.max_sweeps
+        """``max_sweeps`` per winding sector run (an upper bound where sectors are screened)."""
+        return self.options.max_sweeps * (2 * len(self.windings) - 1 if len(self.windings) > 1 else 1)
 
     @property
     def n_parameters(self) -> int:
@@ -506,12 +581,23 @@ class DMRG(Method):
         return dmrg
 
     def run(self, start: int, recorder: Recorder) -> None:
+        step = start
+        while True:
+            step = self._run_sector(step, recorder)
+            if not self._finish_sector():
+                break
+            recorder.checkpoint(step, self.state_dict())
+
+    def _run_sector(self, step: int, recorder: Recorder) -> int:
+        """Sweeps in the current sector from global step ``step`` until the stopping rule (or,
+        while screening, until the first bond dimension has settled); the next step."""
         o = self.options
         dmrg = self._eigensolver()
         canonize = True
-        for sweep in range(start, o.max_sweeps):
+        while len(self.energies) < o.max_sweeps:
+            sweep, step = step, step + 1
             info = _MaxError()
-            direction = "R" if sweep % 2 == 0 else "L"
+            direction = "R" if len(self.energies) % 2 == 0 else "L"
             t0 = time.perf_counter()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -535,6 +621,8 @@ class DMRG(Method):
             values = {
                 "energy": energy, "bond_dim": float(self.mps.max_bond()), "truncation_error": eps, "sector_leak": leak,
             }
+            if len(self.windings) > 1:
+                values["winding_sector"] = float(self.sector)
             switched = self.guarded and not self.penalty_on and leak > max(o.leak_tol, eps)
             if switched:
                 # H conserves the sector, so only round-off in the local eigensolver leaves it,
@@ -548,10 +636,13 @@ class DMRG(Method):
             recorder.record(sweep, values)
             stop = self._stop_after() and not switched
             self._advance_schedule()
-            if recorder.checkpoint_due(sweep) or stop or sweep == o.max_sweeps - 1:
-                recorder.checkpoint(sweep + 1, self.state_dict())
+            if self.phase == "screen" and self.stage > 0:
+                stop = True  # screened: the first bond dimension has settled
+            if recorder.checkpoint_due(sweep) or stop or len(self.energies) == o.max_sweeps:
+                recorder.checkpoint(step, self.state_dict())
             if stop:
                 break
+        return step
 
     def _energy_change(self, n_held: int) -> float:
         """Change of the energy per site at the last sweep, ``n_held`` sweeps of it at the
@@ -583,7 +674,14 @@ class DMRG(Method):
         return energy_ok and ((truncation_ok and grown) or held)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"mps": {str(i): a for i, a in enumerate(mps_arrays(self.mps))}, **self.state_dict_common()}
+        state = self._sector_state()
+        if len(self.windings) > 1:
+            state["windings"] = {
+                "phase": self.phase, "queue": np.asarray(self.queue, dtype=np.int64),
+                "screen_energies": self.screen_energies, "full_energies": self.full_energies,
+                **({} if self.best is None else {"best": self.best}),
+            }
+        return state
 
     def state_dict_common(self) -> dict[str, Any]:
         """The schedule's state, shared by the backends (the MPS is each backend's own)."""
@@ -597,14 +695,22 @@ class DMRG(Method):
             },
             "converged": bool(self.converged),
             "penalty_on": bool(self.penalty_on),
+            "min_bond": int(self.min_bond),
             "stage": int(self.stage),
             "stage_sweeps": int(self.stage_sweeps),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        arrays = [np.asarray(state["mps"][str(i)]) for i in range(len(state["mps"]))]
-        self.mps = qtn.MatrixProductState(arrays, shape="lrp")
-        self.load_state_common(state)
+        self._restore_sector({"sector": state.get("sector", 0), **state})
+        if "windings" in state:
+            w = state["windings"]
+            self.phase = str(w["phase"].decode() if isinstance(w["phase"], bytes) else w["phase"])
+            self.queue = [int(i) for i in np.atleast_1d(w["queue"])]
+            self.screen_energies = np.asarray(w["screen_energies"], dtype=float)
+            self.full_energies = np.asarray(w["full_energies"], dtype=float)
+            self.best = None
+            if "best" in w:
+                self.best = {**w["best"], "energy": float(w["best"]["energy"])}
 
     def load_state_common(self, state: dict[str, Any]) -> None:
         self.energies = [float(e) for e in np.atleast_1d(state["energies"])]
@@ -618,6 +724,7 @@ class DMRG(Method):
         }
         self.converged = bool(state["converged"])
         self.penalty_on = bool(state.get("penalty_on", True))
+        self.min_bond = int(state.get("min_bond", self.min_bond))
         if "stage" in state:
             self.stage, self.stage_sweeps = int(state["stage"]), int(state["stage_sweeps"])
         else:  # a checkpoint of the one-sweep-per-value schedule (stop 16 and earlier)
@@ -645,6 +752,13 @@ class DMRG(Method):
             "backend": "quimb",
             **self.extrapolation_result(),
         }
+        if self.windings[self.sector] is not None:
+            out["winding"] = np.asarray(self.windings[self.sector])
+        if len(self.windings) > 1:
+            # every sector: the energy after screening, and after the full schedule where it ran
+            out["winding_sectors"] = np.asarray(self.windings)
+            out["winding_screen_energies"] = self.screen_energies
+            out["winding_energies"] = self.full_energies
         return out
 
     def extrapolation_result(self) -> dict[str, Any]:
