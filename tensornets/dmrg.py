@@ -479,6 +479,10 @@ class DMRG(Method):
         # sector penalty grow the bonds only through the states already present (Z2 3x3 at
         # h = 0.4 from bond 16: stuck 1.0 above ED with zero truncation error; from 64: ED).
         self.min_bond = self.mps.max_bond() if self.problem.constraint.conserved else 1
+        self.reset_schedule()
+
+    def reset_schedule(self) -> None:
+        """The schedule at its start: no sweeps, no points, the first bond dimension."""
         self.energies: list[float] = []
         self.truncation_errors: list[float] = []
         # bond dimension of the schedule -> (energy, eps) of the last sweep run at it

@@ -47,6 +47,14 @@ def resolve_symmetry(problem: Problem, options: DMRGOptions) -> str:
     return "su2" if su2_couplings(problem) is not None else "abelian"
 
 
+def stack_memory(max_bond_dim: int) -> int:
+    """Bytes of block2's working memory (allocated up front, resident): 1 GB up to bond
+    dimension 256, 4 GB up to 1024, beyond that 40 % of the machine's memory (never more)."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    want = 1 << 30 if max_bond_dim <= 256 else (4 << 30 if max_bond_dim <= 1024 else total)
+    return int(min(want, 0.4 * total))
+
+
 def observable_terms(problem: Problem) -> tuple:
     """Every term of every observable :mod:`nqs.observables` offers for ``problem``."""
     from nqs.observables import _flatten, available, build
@@ -64,21 +72,21 @@ class Block2DMRG(DMRG):
         self.scratch = tempfile.mkdtemp(prefix="nqs-block2-")
         self._cleanup = weakref.finalize(self, shutil.rmtree, self.scratch, True)
         threads = options.threads or len(os.sched_getaffinity(0))
+        kw = {"n_threads": threads, "stack_mem": stack_memory(max(options.bond_dims))}
         if self.symmetry == "su2":
-            self.system = block2_su2_system(problem, self.scratch, n_threads=threads)
+            self.system = block2_su2_system(problem, self.scratch, **kw)
         else:
-            self.system = block2_system(problem, self.scratch, n_threads=threads, extra_terms=observable_terms(problem))
+            self.system = block2_system(problem, self.scratch, extra_terms=observable_terms(problem), **kw)
         self.driver = self.system.driver
         self.driver.bw.b.Random.rand_seed(options.seed + 1)  # block2 reads 0 as "from the clock"
         self.ket = self.driver.get_random_mps(tag=_TAG, bond_dim=options.bond_dims[0], nroots=1)
         self.min_bond = 1
         self.penalty_on = False
-        self.energies: list[float] = []
-        self.truncation_errors: list[float] = []
-        self.points: dict[int, tuple[float, float]] = {}
-        self.converged = False
-        self.stage = 0
-        self.stage_sweeps = 0
+        self.reset_schedule()
+
+    @property
+    def total_steps(self) -> int:
+        return self.options.max_sweeps
 
     @property
     def n_parameters(self) -> int:

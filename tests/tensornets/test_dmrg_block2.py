@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from conftest import QuietRecorder as _Quiet
 import tomli_w
 
 import hamiltonians
@@ -139,14 +140,3 @@ def test_backend_that_cannot_hold_the_sector_fails_at_configuration(tmp_path, na
         block2_run(tmp_path, name, params, [16], 2)
     # auto picks the engine that can
     assert resolve_backend(hamiltonians.get(name, **params), DMRGOptions()) == "quimb"
-
-
-class _Quiet:
-    def record(self, step, values):
-        pass
-
-    def checkpoint_due(self, step):
-        return False
-
-    def checkpoint(self, next_step, state):
-        pass

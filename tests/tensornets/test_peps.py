@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from conftest import QuietRecorder as _Quiet
 
 import hamiltonians
 from nqs import config as cfg
@@ -55,15 +56,6 @@ def test_peps_refuses_what_it_cannot_do(name, params, message):
         PEPS.parse_options({"kind": "peps"}, problem, where="[method]")
 
 
-class _Quiet:
-    def record(self, step, values):
-        pass
-
-    def checkpoint_due(self, step):
-        return False
-
-    def checkpoint(self, next_step, state):
-        pass
 
 
 def _dense(ham, Lx, Ly):
