@@ -59,12 +59,9 @@ PROBLEMS = {
     "j1j2_6x6_open_J2=0": "name = 'j1j2'\nLx = 6\nLy = 6\nJ2 = 0.0\npbc = false",
 }
 
-# each bond dimension held 2-4 sweeps (the schedule since 2026-11-30). On the 6x6 torus the smaller
-# values take 4 sweeps each, so 16 sweeps leave 3-4 at chi = 256: rerun so (2026-12-01, 12-13 min)
-# the rows ended at 1.15e-2 (J2 = 0; extrapolated -24.33 +- 0.07) and 1.08e-2 (J2 = 0.5; eps still
-# rising at 256, no extrapolation), above the one-sweep-per-value rows of the table (7 sweeps at
-# 256: 9.3e-3, 1.05e-2), which are kept; about 20 sweeps would be needed here
-DMRG = "kind = 'dmrg'\nbond_dims = [32, 64, 128, 256]\nmax_sweeps = 16"
+# the default engine where installed (block2; SU(2) multiplets on these Heisenberg problems), two
+# sweeps per bond dimension; the dense quimb rows before it ended near 1e-2 after 12-20 min at chi = 256
+DMRG = "kind = 'dmrg'\nbond_dims = [256, 512, 768]\nmax_sweeps = 6\nmax_sweeps_per_bond_dim = 2"
 # no point-group average (the default's 8 images per amplitude): 34-58 min per 6x6 row on one
 # core; with it the J2 = 0 row did not reach step 50 in 71 min. The schedules are the defaults of
 # 36 sites (AR_VMC_LARGE_LATTICE of nqs.models.autoregressive, 0.02 -> 0.004 and the diagonal
@@ -105,9 +102,8 @@ RUNS = {
     "tj_4x4_2holes": {
         "vmc-hfds": "kind = 'vmc'\nmodel = 'hfds'\nn_iter = 300\nseed = 0",
         "antn": "kind = 'antn'\nn_iter = 150\nseed = 0",
-        # d = 3 and an MPO of bond 74 (hops across the torus in snake order): a sweep at chi = 128
-        # costs minutes, one at 256 about half an hour; with DMRG above it stopped at sweep 3
-        "dmrg": "kind = 'dmrg'\nbond_dims = [32, 64, 128]\nmax_sweeps = 14",
+        # block2 with (N_up, N_dn) charges: exact to 5e-10 at chi = 2048-3000 (bench/dmrg_scale.py)
+        "dmrg": "kind = 'dmrg'\nbond_dims = [256, 512, 1024, 2048]\nmax_sweeps = 10\nmax_sweeps_per_bond_dim = 2",
     },
     "z2_4x4_h=0.3": {
         "vmc-gauge_transformer": "kind = 'vmc'\nmodel = 'gauge_transformer'\nn_iter = 200\nseed = 0",

@@ -7,7 +7,7 @@ inflated alike, so only the ratios carry over):
     the registry MPO (``problem.to_mpo``, bare and with the ``S^z`` sector penalty that
     ``kind = "dmrg"`` adds only if the state leaves the sector) against quimb's hand-built ``MPO_ham_heis``. Same random initial MPS,
     same bond dimension, same local eigensolver settings.
-(b) Method: the toolkit's ``kind = "dmrg"`` (quimb, dense tensors, started in the sector,
+(b) Method: the toolkit's ``kind = "dmrg"`` with ``backend = "quimb"`` (dense tensors, started in the sector,
     penalty only if it leaks out) against
     TeNPy's ``TwoSiteDMRGEngine`` at equal bond dimension, TeNPy with ``S^z`` charge
     conservation (its standard use) and without. Problems: the open Heisenberg chain, and the
@@ -83,7 +83,7 @@ def ours(problem, chi: int) -> list[tuple[float, float]]:
         def checkpoint(self, next_step, state):
             pass
 
-    method = DMRG(problem, DMRGOptions(bond_dims=[chi], max_sweeps=MAX_SWEEPS, tol=1e-10))
+    method = DMRG(problem, DMRGOptions(backend="quimb", bond_dims=[chi], max_sweeps=MAX_SWEEPS, tol=1e-10))
     rec = Times()
     method.run(0, rec)
     return rec.rows
