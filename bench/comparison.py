@@ -59,9 +59,9 @@ PROBLEMS = {
     "j1j2_6x6_open_J2=0": "name = 'j1j2'\nLx = 6\nLy = 6\nJ2 = 0.0\npbc = false",
 }
 
-# the default engine where installed (block2; SU(2) multiplets on these Heisenberg problems), two
+# the default engine where installed (block2), SU(2) multiplets on these Heisenberg problems, two
 # sweeps per bond dimension; the dense quimb rows before it ended near 1e-2 after 12-20 min at chi = 256
-DMRG = "kind = 'dmrg'\nbond_dims = [256, 512, 768]\nmax_sweeps = 6\nmax_sweeps_per_bond_dim = 2"
+DMRG = "kind = 'dmrg'\nsymmetry = 'su2'\nbond_dims = [256, 512, 768]\nmax_sweeps = 6\nmax_sweeps_per_bond_dim = 2"
 # no point-group average (the default's 8 images per amplitude): 34-58 min per 6x6 row on one
 # core; with it the J2 = 0 row did not reach step 50 in 71 min. The schedules are the defaults of
 # 36 sites (AR_VMC_LARGE_LATTICE of nqs.models.autoregressive, 0.02 -> 0.004 and the diagonal

@@ -4,7 +4,7 @@ The same method as :mod:`tensornets.dmrg` (bond-dimension schedule, stopping rul
 extrapolation in the truncation error, archive and resume), with the sweeps done by block2
 (C++, threaded) on an MPS that carries the sector's charges (:mod:`tensornets.block2_model`):
 the state cannot leave the sector, so there is no penalty and ``sector_leak`` is 0 by
-construction. ``symmetry = "su2"`` (the default where :func:`~tensornets.block2_model.su2_couplings`
+construction. ``symmetry = "su2"`` (where :func:`~tensornets.block2_model.su2_couplings`
 finds a Heisenberg spin-1/2 problem) keeps total spin 0 instead, and bond dimensions then count
 SU(2) multiplets (``bond_dim_states`` in the history gives the number of ``S^z`` states).
 
@@ -42,9 +42,8 @@ _TAG = "KET"
 
 def resolve_symmetry(problem: Problem, options: DMRGOptions) -> str:
     """``"su2"`` or ``"abelian"``: what ``symmetry = "auto"`` means for ``problem``."""
-    if options.symmetry != "auto":
-        return options.symmetry
-    return "su2" if su2_couplings(problem) is not None else "abelian"
+    # "auto" is abelian: every observable can be measured on it; SU(2) is opt-in (docs/dmrg.md)
+    return "abelian" if options.symmetry == "auto" else options.symmetry
 
 
 def stack_memory(max_bond_dim: int) -> int:
