@@ -139,13 +139,13 @@ class DMRGOptions:
     abelian."""
     noise: float = 1e-5
     """block2 only: density-matrix noise of the first sweep at each bond dimension."""
-    davidson_tol: float = 1e-8
+    davidson_tol: float = 1e-10
     """block2 only: convergence threshold of the local Davidson eigensolver."""
     threads: int = 0
     """block2 only: threads of its tensor kernels (0: every core this process may use)."""
 
     predates: ClassVar[dict[str, Any]] = {
-        "backend": "quimb", "symmetry": "abelian", "noise": 1e-5, "davidson_tol": 1e-8, "threads": 0,
+        "backend": "quimb", "symmetry": "abelian", "noise": 1e-5, "davidson_tol": 1e-10, "threads": 0,
         "winding": "reference", "winding_margin": 0.005,
     }
     """Values in effect before an option existed (archives written then resume with them)."""

@@ -110,6 +110,7 @@ L = 8
 
 [method]
 kind = "dmrg"
+backend = "quimb"
 bond_dims = [16]
 max_sweeps = 4
 

@@ -89,7 +89,7 @@ def test_sector_is_exact_by_construction():
 
 def test_observables_on_the_charged_mps_equal_ed(tmp_path):
     # a Davidson threshold below the default: eigenvector errors enter observables to first
-    # order (the default 1e-8 leaves 1.5e-5 in the hole densities here), energies to second
+    # order (1e-8 left 1.5e-5 in the hole densities here), energies to second
     a = block2_run(
         tmp_path, "tj", dict(Lx=4, Ly=3, n_holes=2, pbc=False), [64, 512], 16,
         observables=["hole_density", "spin_correlation", "hole_spin_correlation"], davidson_tol=1e-12,
