@@ -216,8 +216,8 @@ class Block2DMRG(DMRG):
         return float(np.real(self.driver.expectation(self.ket, mpo, self.ket)))
 
     def final_result(self) -> dict[str, Any]:
-        energy = self.energies[-1] if self.energies else float("nan")
-        if self.energies:
+        energy = float("nan")
+        if self.energies:  # <H> of the truncated MPS, not the last sweep's local eigenvalue
             energy = float(np.real(self.driver.expectation(self.ket, self.system.mpo, self.ket))) / self._norm()
         out: dict[str, Any] = {
             "energy": energy,
