@@ -12,8 +12,9 @@ Sections (``--only NAME ...``; all by default):
   ``TwoSiteDMRGEngine`` conserving the same charges, both fed the registry's terms (TeNPy as
   multi-site couplings of the same local matrices), the same bond-dimension ramp, one after
   the other in this process; J1-J2 6x6 cylinder (``J2 = 0.5``) and the t-J 4x8 cylinder at
-  each of ``--tenpy-chis``. The target is the higher of the two final energies plus ``1e-7``
-  per site; the ratio is ``t_ours / t_tenpy`` (< 1: ours faster).
+  each of ``--tenpy-chis``. TeNPy stops after ``--tenpy-cap`` times our total time (checked
+  after each of its sweeps). The target is the higher of the two final energies plus ``1e-7``
+  per site, which both reached; the ratio is ``t_ours / t_tenpy`` (< 1: ours faster).
 * ``cost``: seconds per sweep against bond dimension (converged sweeps at each value) on the
   J1-J2 6x6 cylinder, with the fitted exponent of ``t ~ chi^a``.
 
@@ -138,7 +139,7 @@ def section_tj_torus(args):
 def section_tj_cylinder(args):
     p = hamiltonians.get("tj", **TJ_CYLINDER)
     dims = [d for d in (256, 512, 1024, 1536, 2048, 3072, 4096) if d <= args.cylinder_chi]
-    opts = DMRGOptions(bond_dims=dims, max_sweeps=30, max_sweeps_per_bond_dim=3)
+    opts = DMRGOptions(bond_dims=dims, max_sweeps=2 * len(dims) + 2, max_sweeps_per_bond_dim=2)
     m, log = run_ours(p, opts, "tj 4x8 cylinder", None, budget=args.cylinder_budget)
     return [_row("tj 4x8 cylinder 4 holes J=0.4", p, m, log, None, "tj_cylinder", args.cylinder_budget)]
 
@@ -213,7 +214,7 @@ def product_state(problem) -> list[str]:
     return out
 
 
-def tenpy_run(problem, ramp: list[int], sweeps_per: int, max_sweeps: int):
+def tenpy_run(problem, ramp: list[int], sweeps_per: int, max_sweeps: int, max_seconds: float):
     from tenpy.algorithms import dmrg
     from tenpy.networks.mps import MPS
 
@@ -231,6 +232,8 @@ def tenpy_run(problem, ramp: list[int], sweeps_per: int, max_sweeps: int):
             "max_E_err": 1e-12,
             "max_trunc_err": 1.0,
             "lanczos_params": {"N_max": 20, "E_tol": 1e-10},
+            # TeNPy checks its clock after each sweep: it may overrun by one sweep.
+            "max_hours": max_seconds / 3600.0,
         },
     )
     t0 = time.perf_counter()
@@ -262,6 +265,8 @@ def section_vs_tenpy(args):
         ("j1j2 6x6 cylinder J2=0.5", "j1j2", J1J2_CYLINDER),
         ("tj 4x8 cylinder 4 holes J=0.4", "tj", TJ_CYLINDER),
     ]:
+        if problem_name not in args.tenpy_problems:
+            continue
         p = hamiltonians.get(problem_name, **params)
         for chi in args.tenpy_chis:
             ramp = [c for c in (128, 256, 512, 1024, 2048) if c < chi] + [chi]
@@ -269,9 +274,13 @@ def section_vs_tenpy(args):
             max_sweeps = 2 * len(ramp) + 2
             print(f"{name}, chi {chi}: ramp {ramp}, {max_sweeps} sweeps each engine", flush=True)
             ours_rows, ours_t = ours_run(p, ramp, 2, max_sweeps)
-            tp_rows, tp_t = tenpy_run(p, ramp, 2, max_sweeps)
+            cap = args.tenpy_cap * ours_t
+            tp_rows, tp_t = tenpy_run(p, ramp, 2, max_sweeps, cap)
             for t, e in tp_rows:
                 print(f"  tenpy: E/N {e / p.n_sites:.8f} t {t:.0f}s", flush=True)
+            tenpy_finished = len(tp_rows) >= max_sweeps
+            # the higher of the two final energies: both engines reached it, so the ratio is a
+            # measured one even where the cap stopped TeNPy early
             target = max(ours_rows[-1][1], tp_rows[-1][1]) + SLACK_PER_SITE * p.n_sites
             t_o, t_t = time_to(ours_rows, target), time_to(tp_rows, target)
             out.append({
@@ -281,8 +290,10 @@ def section_vs_tenpy(args):
                 "ours_seconds_to_target": t_o, "tenpy_seconds_to_target": t_t,
                 "ours_total_seconds": ours_t, "tenpy_total_seconds": tp_t,
                 "ratio_ours_over_tenpy": (t_o / t_t) if (t_o and t_t) else None,
+                "tenpy_cap_seconds": cap, "tenpy_finished": tenpy_finished,
                 "ours_log": ours_rows, "tenpy_log": tp_rows,
             })
+            args.save_partial(out)
     return out
 
 
@@ -322,17 +333,33 @@ def main() -> None:
     ap.add_argument("--cylinder-budget", type=float, default=3600.0)
     ap.add_argument("--tenpy-chis", type=int, nargs="+", default=[512, 1024])
     ap.add_argument("--cost-chis", type=int, nargs="+", default=[128, 256, 512, 1024])
+    ap.add_argument("--tenpy-problems", nargs="+", choices=["j1j2", "tj"], default=["j1j2", "tj"])
+    ap.add_argument("--tenpy-cap", type=float, default=3.0,
+                    help="TeNPy stops after this multiple of our total time")
     args = ap.parse_args()
     path = report.RESULTS / "dmrg_scale.json"
     old = json.loads(path.read_text()) if path.exists() else {"rows": []}
-    rows = [r for r in old["rows"] if r.get("section") not in args.only]
+
+    def replaced(r):  # vs_tenpy rows are replaced per bond dimension, so chis may run separately
+        if r.get("section") == "vs_tenpy":
+            return (
+                "vs_tenpy" in args.only and r.get("bond_dim") in args.tenpy_chis
+                and r.get("problem", "").split()[0] in args.tenpy_problems
+            )
+        return r.get("section") in args.only
+
+    rows = [r for r in old["rows"] if not replaced(r)]
+    columns = [
+        "section", "problem", "engine", "bond_dim", "sweeps", "energy", "truncation_error", "extrapolated_energy",
+        "relative_error", "wall_seconds", "ratio_ours_over_tenpy", "seconds_per_sweep",
+        "fitted_exponent",
+    ]
+    # Each finished row is written at once, so a long run killed midway keeps what it measured.
+    args.save_partial = lambda partial: report.write("dmrg_scale", rows + partial, columns, quiet=True)
     for name in args.only:
         print(f"== {name}", flush=True)
         rows += SECTIONS[name](args)
-    columns = [
-        "section", "problem", "engine", "bond_dim", "sweeps", "energy", "truncation_error", "extrapolated_energy",
-        "relative_error", "wall_seconds", "ratio_ours_over_tenpy", "seconds_per_sweep", "fitted_exponent",
-    ]
+        args.save_partial([])
     report.write("dmrg_scale", rows, columns)
 
 if __name__ == "__main__":

@@ -44,14 +44,17 @@ def table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
     return "\n".join(lines)
 
 
-def write(name: str, rows: list[dict[str, Any]], columns: list[str] | None = None, **extra: Any) -> Path:
-    """Write ``results/NAME.json`` (atomically) and print the table; returns the path."""
+def write(
+    name: str, rows: list[dict[str, Any]], columns: list[str] | None = None, quiet: bool = False, **extra: Any
+) -> Path:
+    """Write ``results/NAME.json`` (atomically) and print the table (unless ``quiet``); returns the path."""
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}.json"
     data = {"machine": machine(), "date": str(date.today()), **extra, "rows": rows}
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(data, indent=1, default=float) + "\n")
     os.replace(tmp, path)
-    print(table(rows, columns))
-    print(f"wrote {path}")
+    if not quiet:
+        print(table(rows, columns))
+        print(f"wrote {path}")
     return path

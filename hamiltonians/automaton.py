@@ -8,6 +8,10 @@ sector cannot be reached. What remains answers, for any prefix, exactly which ne
 keep the configuration completable: autoregressive models mask their conditionals with it, so
 every sample lies in the sector and no sampling path ends in a dead end.
 
+Table constraints (:class:`~hamiltonians.constraints.AllowedTuples`, e.g. anyon fusion paths)
+are remembered by the values already read on their sites: a periodic fusion path keeps the first
+and the last label read, at most ``d^2`` states per depth for ``d`` labels.
+
 Sizes: global sums (total S^z, electron numbers) need ``O(n_sites)`` states per depth per
 conserved number; Gauss's law on an ``Lx x Ly`` torus keeps the first row of vertices open until
 the last row is read, so a Z2 frontier has up to ``2^(2 Lx + 1)`` states (512 at 4x4, 8192 at
@@ -114,16 +118,38 @@ def build_automaton(constraint: Constraint, max_states: int = 2_000_000) -> Sect
         lo[:, k] = lo[:, k + 1] + contrib[:, k].min(axis=1)
         hi[:, k] = hi[:, k + 1] + contrib[:, k].max(axis=1)
 
+    # table constraints (AllowedTuples): the memory is the values read so far on their sites,
+    # in increasing site order; a prefix no allowed tuple starts with is a dead end
+    tabs = constraint.tables
+    t_sites = [tuple(sorted(t.sites)) for t in tabs]
+    t_prefixes = []
+    for t, srt in zip(tabs, t_sites):
+        ordered = {tuple(v[t.sites.index(s)] for s in srt) for v in t.allowed}
+        t_prefixes.append({v[:m] for v in ordered for m in range(1, len(v) + 1)})
+    t_touch = [[ti for ti, srt in enumerate(t_sites) if k in srt] for k in range(n)]
+    t_open = [[ti for ti, srt in enumerate(t_sites) if srt[0] < k <= srt[-1]] for k in range(n + 1)]
+
     levels: list[dict[tuple, int]] = [{(): 0}]
     forward: list[np.ndarray] = []
     for k in range(n):
         prev_open = open_at[k]
         next_open = open_at[k + 1]
         pos = {ci: i for i, ci in enumerate(prev_open)}
+        n_lin = len(prev_open)
+        tpos = {ti: n_lin + i for i, ti in enumerate(t_open[k])}
         nxt_index: dict[tuple, int] = {}
         table = np.full((len(levels[k]), d), -1, dtype=np.int64)
         for state, si in levels[k].items():
             for a in range(d):
+                read = {ti: state[tpos[ti]] for ti in t_open[k]}
+                dead = False
+                for ti in t_touch[k]:
+                    read[ti] = read.get(ti, ()) + (a,)
+                    if read[ti] not in t_prefixes[ti]:
+                        dead = True
+                        break
+                if dead:
+                    continue
                 sums = {ci: (state[pos[ci]] if ci in pos else 0) for ci in set(prev_open) | set(touching[k])}
                 ok = True
                 for ci in touching[k]:
@@ -143,7 +169,7 @@ def build_automaton(constraint: Constraint, max_states: int = 2_000_000) -> Sect
                     continue
                 key = tuple(
                     (sums.get(ci, 0) % mods[ci]) if mods[ci] else sums.get(ci, 0) for ci in next_open
-                )
+                ) + tuple(read[ti] for ti in t_open[k + 1])
                 if key not in nxt_index:
                     nxt_index[key] = len(nxt_index)
                     if len(nxt_index) > max_states:

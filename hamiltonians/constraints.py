@@ -5,6 +5,9 @@ number) to a value, optionally modulo 2. A :class:`Constraint` is a set of them 
 knowledge every backend needs: a validity check, a direct enumeration of the sector (a pruned
 breadth-first construction that never visits the unconstrained product space), random valid
 configurations, and a non-negative penalty operator that vanishes exactly on the sector.
+Constraints that are no linear sums (anyon fusion paths: neighbouring labels related by a
+fusion rule) are :class:`AllowedTuples`, lists of the allowed values of a few sites; a sector
+with them is enumerated and sampled through its automaton (:mod:`hamiltonians.automaton`).
 
 Configurations are integer arrays of local basis indices in snake order.
 """
@@ -13,12 +16,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import product
 from math import comb
 from typing import Sequence
 
 import numpy as np
 
-from .local_spaces import LocalSpace
+from .local_spaces import LocalSpace, ket_bra
 from .terms import Term, monomial, site_factors
 
 
@@ -31,6 +35,15 @@ class LinearConstraint:
     quantity: str
     value: float
     modulus: int | None = None
+
+
+@dataclass(frozen=True)
+class AllowedTuples:
+    """``tuple(x[s] for s in sites) in allowed``: a local constraint that is no linear sum, e.g.
+    neighbouring labels of an anyon fusion path related by a fusion rule, or one pinned site."""
+
+    sites: tuple[int, ...]
+    allowed: frozenset[tuple[int, ...]]
 
 
 @dataclass(frozen=True)
@@ -59,6 +72,8 @@ class Constraint:
         conserved: further linear quantities that every term of the Hamiltonian conserves but
             the sector leaves free (electric winding numbers on a torus); the sector is the sum
             of their eigenspaces. Local algorithms cannot change them (see :meth:`pinned`).
+        tables: constraints given by their allowed local-state tuples (anyon fusion paths);
+            enumeration, sampling and ED then go through the sector automaton.
     """
 
     kind: str
@@ -69,6 +84,7 @@ class Constraint:
     moves: tuple[Move, ...] = ()
     reference: tuple[int, ...] | None = None
     conserved: tuple[LinearConstraint, ...] = ()
+    tables: tuple[AllowedTuples, ...] = ()
 
     def pinned(self, config: Sequence[int] | None = None) -> Constraint:
         """This sector intersected with the values of :attr:`conserved` in ``config`` (default
@@ -95,6 +111,7 @@ class Constraint:
         return Constraint(
             self.kind, self.linear + tuple(fixed), self.space, self.n_sites,
             sector={**self.sector, "pinned": [c.value for c in fixed]}, moves=self.moves, reference=self.reference,
+            tables=self.tables,
         )
 
     def conserved_sectors(self) -> list[tuple[float, ...]]:
@@ -141,9 +158,12 @@ class Constraint:
                 ok &= np.isclose(s, c.value)
             else:
                 ok &= np.isclose(np.mod(s - c.value, c.modulus), 0.0)
+        for t in self.tables:
+            ok &= _table_mask(t, x, self.space.dim)
         return ok
 
     def describe(self) -> str:
+        """The sector in one line, e.g. ``Sz=0``, or ``no constraint``."""
         return ", ".join(f"{k}={v}" for k, v in self.sector.items()) or "no constraint"
 
     # ------------------------------------------------------------- enumeration
@@ -154,6 +174,8 @@ class Constraint:
         constraint, so the cost follows the sector size, not ``dim ** n_sites``. Returns ``None``
         when more than ``max_states`` (partial) configurations would be needed.
         """
+        if self.tables:
+            return self._walk_automaton(max_states)
         d, n = self.space.dim, self.n_sites
         cons = self.linear
         # Integer arithmetic: every quantum number here is a multiple of 1/2.
@@ -198,9 +220,40 @@ class Constraint:
             return None
         return x
 
+    def _walk_automaton(self, max_states: int | None) -> np.ndarray | None:
+        """All configurations, sorted, read off the sector automaton (every partial
+        configuration it keeps has a completion, so nothing is pruned late)."""
+        from .automaton import build_automaton
+
+        automaton = build_automaton(self)
+        if not len(automaton.counts[0]):  # empty sector
+            return np.zeros((0, self.n_sites), dtype=np.int8)
+        if max_states is not None and automaton.n_configs > max_states:
+            return None
+        x = np.zeros((1, 0), dtype=np.int8)
+        states = np.zeros(1, dtype=np.int64)
+        for t in automaton.transitions:
+            # np.nonzero walks row-major: each prefix's continuations in ascending order
+            rows, a = np.nonzero(t[states] >= 0)
+            states = t[states][rows, a].astype(np.int64)
+            x = np.concatenate([x[rows], a[:, None].astype(np.int8)], axis=1)
+        return x
+
     def find_one(self) -> tuple[int, ...] | None:
         """One valid configuration by depth-first search with the same pruning as
         :meth:`enumerate` (``None`` if the sector is empty)."""
+        if self.tables:
+            from .automaton import build_automaton
+
+            automaton = build_automaton(self)
+            if not len(automaton.counts[0]):
+                return None
+            config, s = [], 0
+            for t in automaton.transitions:
+                a = int(np.flatnonzero(t[s] >= 0)[0])
+                config.append(a)
+                s = int(t[s, a])
+            return tuple(config)
         d, n = self.space.dim, self.n_sites
         sums = {ci: 0.0 for ci in range(len(self.linear))}
         members: list[list[tuple[int, float]]] = [[] for _ in range(n)]
@@ -268,6 +321,10 @@ class Constraint:
         if self.kind == "global_sums":
             base = np.repeat(np.arange(self.space.dim, dtype=np.int8), self.state_counts())
             return np.stack([rng.permutation(base) for _ in range(n)])
+        if self.tables:
+            from .automaton import build_automaton
+
+            return build_automaton(self).sample_uniform(rng, n)
         if self.reference is None:
             raise ValueError("this constraint has no reference configuration to randomise")
         out = np.tile(np.asarray(self.reference, dtype=np.int8), (n, 1))
@@ -311,7 +368,20 @@ class Constraint:
                 out.append((-0.5 * sign, tuple((f"(-1)^{c.quantity}", s) for s in c.sites)))
             else:
                 raise ValueError(f"no penalty for modulus {c.modulus}")
+        for t in self.tables:
+            # one projector per forbidden tuple: the sum is the number of violated tables
+            for values in product(range(self.space.dim), repeat=len(t.sites)):
+                if values not in t.allowed:
+                    out.append((1.0, tuple((ket_bra(a, a), s) for a, s in zip(values, t.sites))))
         return tuple(out)
+
+
+def _table_mask(t: AllowedTuples, x: np.ndarray, d: int) -> np.ndarray:
+    """Whether ``x[..., t.sites]`` is one of ``t.allowed`` (tuples coded in base ``d``)."""
+    place = d ** np.arange(len(t.sites))[::-1]
+    codes = x[..., list(t.sites)].astype(np.int64) @ place
+    allowed = np.array([int(np.dot(v, place)) for v in t.allowed], dtype=np.int64)
+    return np.isin(codes, allowed)
 
 
 def _counts_for_totals(space: LocalSpace, n_sites: int, totals: dict[str, float]) -> tuple[int, ...]:

@@ -65,6 +65,13 @@ class LocalSpace:
             return np.diag([(-1.0) ** p for p in self.parity])
         if op.startswith("(-1)^") and op[5:] in self.quantum_numbers:
             return np.diag(np.cos(np.pi * np.asarray(self.quantum_numbers[op[5:]], dtype=float)))
+        if op in self._ket_bras:
+            # |a><b| by basis index: projectors and transitions of any local space (penalties of
+            # table constraints, and models written in a label basis such as anyon fusion paths)
+            a, b = self._ket_bras[op]
+            m = np.zeros((self.dim, self.dim))
+            m[a, b] = 1.0
+            return m
         raise KeyError(
             f"operator {op!r} is not defined on the local space {self.name!r}; "
             f"known: {sorted(self.op_names)}"
@@ -73,10 +80,20 @@ class LocalSpace:
     @property
     def op_names(self) -> set[str]:
         parities = {f"(-1)^{q}" for q in self.quantum_numbers}
-        return set(self.ops) | set(self.quantum_numbers) | parities | {"Id", "F"}
+        return set(self.ops) | set(self.quantum_numbers) | parities | {"Id", "F"} | set(self._ket_bras)
+
+    @property
+    def _ket_bras(self) -> dict[str, tuple[int, int]]:
+        return {ket_bra(a, b): (a, b) for a in range(self.dim) for b in range(self.dim)}
 
     def is_odd(self, op: str) -> bool:
+        """Whether ``op`` is fermion-odd (carries a Jordan-Wigner string)."""
         return op in self.odd_ops
+
+
+def ket_bra(a: int, b: int) -> str:
+    """Name of the operator ``|a><b|`` (basis indices), defined on every local space."""
+    return f"|{a}><{b}|"
 
 
 def _frozen(d: dict) -> Mapping:

@@ -2,6 +2,8 @@
 
 The problem is backend-agnostic; :meth:`Problem.to_netket`, :meth:`Problem.to_mpo` and
 :meth:`Problem.exact` translate the same terms for VMC, DMRG and exact diagonalisation.
+An *open* problem also carries jump operators (Lindblad dynamics); its exact references are
+in :mod:`hamiltonians.lindblad`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,11 @@ import numpy as np
 from .constraints import Constraint
 from .local_spaces import LocalSpace
 from .references import Reference, find_reference
-from .terms import Term, identity_trace_fraction
+from .terms import Op, Term, identity_trace_fraction, monomial, site_factors
+
+Jump = tuple[tuple[complex, tuple[Op, ...]], ...]
+"""A jump operator: a sum of operator products ``((coefficient, ((op, site), ...)), ...)``,
+like a Hamiltonian's terms (coefficients may be complex)."""
 
 # Exact diagonalisation is attempted up to this many states in the sector.
 DEFAULT_MAX_ED_STATES = 3_000_000
@@ -36,6 +42,9 @@ class Problem:
         name: registry name (``"j1j2"``, ...), set by :func:`hamiltonians.get`.
         params: validated parameters with defaults filled in (TOML-compatible).
         shown_params: the parameters named in :attr:`label` (required or non-default ones).
+        jumps: Lindblad jump operators ``L_k`` (empty: a closed problem), with
+            ``d rho/dt = -i [H, rho] + sum_k (L_k rho L_k^dag - {L_k^dag L_k, rho} / 2)``.
+            Each must conserve the declared constraint (checked at construction).
     """
 
     terms: tuple[Term, ...]
@@ -46,7 +55,22 @@ class Problem:
     name: str = ""
     params: dict[str, Any] = field(default_factory=dict)
     shown_params: tuple[str, ...] = ()
+    jumps: tuple[Jump, ...] = ()
     _cache: dict = field(default_factory=dict, repr=False)
+
+    def __post_init__(self):
+        if self.jumps:
+            _check_jumps(self)
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the problem carries jump operators (Lindblad dynamics)."""
+        return bool(self.jumps)
+
+    def _refuse_open(self, what: str, instead: str) -> None:
+        # a Hamiltonian backend would silently drop the jump operators
+        if self.jumps:
+            raise ValueError(f"{self.label} is an open problem (jump operators): {what} gives a Hamiltonian only; use {instead}")
 
     # ----------------------------------------------------------------- basics
     @property
@@ -88,6 +112,7 @@ class Problem:
     # --------------------------------------------------------------- backends
     def to_netket(self):
         """``(hilbert, operator)``: constraint-aware NetKet Hilbert space and Hamiltonian."""
+        self._refuse_open("to_netket()", "hamiltonians.lindblad.to_netket(problem) (a LocalLiouvillian)")
         if "netket" not in self._cache:
             from .netket_backend import to_netket
 
@@ -117,6 +142,7 @@ class Problem:
         """
         from .mpo import build_mpo
 
+        self._refuse_open("to_mpo()", "hamiltonians.mpo.build_mpo(problem.terms, ...) for H alone")
         mu = self.penalty_scale() if penalty == "auto" else float(penalty or 0.0)
         mpo = build_mpo(self.terms, self.local_space, self.n_sites)
         return mpo if mu == 0.0 else mpo.add_MPO(self.penalty_mpo(mu))
@@ -213,7 +239,10 @@ class Problem:
 
     def exact(self, max_states: int = DEFAULT_MAX_ED_STATES) -> float | None:
         """Exact ground-state energy (total) in the sector, or ``None`` if the sector has more
-        than ``max_states`` states. Cached per problem for the process."""
+        than ``max_states`` states, or for an open problem (its reference is the steady state,
+        :meth:`exact_steady_state`). Cached per problem for the process."""
+        if self.jumps:
+            return None
         if self.label in _EXACT_CACHE:
             return _EXACT_CACHE[self.label]
         size = self.constraint.size()
@@ -257,3 +286,53 @@ class Problem:
         if self.reference is not None:
             return self.reference.energy, f"{self.reference.method} ({self.reference.source})"
         return None
+
+    # ------------------------------------------------------------ open problems
+    def liouvillian(self, max_states: int = 1 << 10):
+        """Sparse Liouvillian on row-major ``vec(rho)`` (see :func:`hamiltonians.lindblad.liouvillian`)."""
+        from .lindblad import liouvillian
+
+        return liouvillian(self, max_states)
+
+    def exact_steady_state(self, max_states: int = 1 << 10) -> np.ndarray:
+        """The steady-state density matrix in :meth:`basis` (see
+        :func:`hamiltonians.lindblad.steady_state`)."""
+        from .lindblad import steady_state
+
+        return steady_state(self, max_states)
+
+
+def _check_jumps(problem: Problem) -> None:
+    """``ValueError`` for a jump operator with unknown operators, sites outside the lattice, or
+    a term that changes a quantity the constraint fixes (it would lead out of the sector)."""
+    from .terms import check_terms
+
+    n = problem.constraint.n_sites
+    for k, jump in enumerate(problem.jumps):
+        if not jump:
+            raise ValueError(f"jump operator {k} has no terms")
+        check_terms(jump, problem.local_space, n)
+        for coeff, ops in jump:
+            for c in problem.constraint.linear:
+                q = np.asarray(problem.local_space.quantum_numbers[c.quantity], dtype=float)
+                weight = dict(zip(c.sites, c.weights))
+                # A product of monomial factors shifts the quantity by one fixed amount only if
+                # every factor does; any non-zero (or, with a modulus, non-multiple) shift leaves.
+                total = 0.0
+                for s, m in site_factors(ops, problem.local_space).items():
+                    target, amp = monomial(m)
+                    shifts = {round(float(q[target[a]] - q[a]), 9) for a in range(len(amp)) if amp[a] != 0}
+                    if len(shifts) > 1 and weight.get(s, 0.0) != 0.0:
+                        total = np.nan
+                        break
+                    total += weight.get(s, 0.0) * (shifts.pop() if shifts else 0.0)
+                off = not np.isfinite(total) or (
+                    abs(total) > 1e-9 if c.modulus is None else abs(np.mod(total + 1e-9, c.modulus)) > 2e-9
+                )
+                if off:
+                    raise ValueError(
+                        f"jump operator {k}: term {coeff} * {ops} changes {c.quantity!r}, which the sector "
+                        f"({problem.constraint.describe()}) fixes; an open problem's jump operators must "
+                        "conserve its constraint: declare the problem without that constraint (the full "
+                        "product space) or use conserving jump operators"
+                    )

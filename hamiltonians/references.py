@@ -22,6 +22,7 @@ class Reference:
     source: str
 
     def per_site(self, n_sites: int) -> float:
+        """The reference energy divided by ``n_sites``."""
         return self.energy / n_sites
 
 

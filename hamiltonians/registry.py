@@ -20,7 +20,7 @@ from .problem import Problem
 @dataclass(frozen=True)
 class Parameter:
     name: str
-    kind: str  # "int", "float", "bool", "list", "float|None"
+    kind: str  # "int", "float", "bool", "list", "float|None", "int|None"
     default: Any
     required: bool
 
@@ -55,6 +55,8 @@ def _kind(annotation: Any) -> str:
         return text
     if text in ("float|None", "Optional[float]"):
         return "float|None"
+    if text in ("int|None", "Optional[int]"):
+        return "int|None"
     if text == "bool|list[bool]":
         return "bool|list[bool]"
     if text.startswith(("list", "tuple", "typing.Sequence", "Sequence")):
@@ -84,7 +86,9 @@ def _coerce(model: str, p: Parameter, value: Any) -> Any:
         if not isinstance(value, bool):
             raise ValueError(f"{where} must be true or false, got {value!r}")
         return value
-    if p.kind == "int":
+    if p.kind == "int|None" and value is None:
+        return None
+    if p.kind in ("int", "int|None"):
         if isinstance(value, bool) or not isinstance(value, int):
             if isinstance(value, float) and value.is_integer():
                 raise ValueError(f"{where} must be an integer, got {value!r} (write {int(value)})")
@@ -114,6 +118,8 @@ def _coerce(model: str, p: Parameter, value: Any) -> Any:
 
 
 def spec(name: str) -> ModelSpec:
+    """The registered model ``name`` (its builder and typed parameters); ``ValueError`` listing
+    the registered names if unknown."""
     if name not in _MODELS:
         known = ", ".join(sorted(_MODELS))
         raise ValueError(f"unknown model {name!r}.{_suggest(name, _MODELS)} Registered models: {known}")

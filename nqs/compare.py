@@ -57,7 +57,8 @@ def row(a: Archive) -> dict[str, str]:
         "v_score": _fmt(r.get("v_score"), ".2e"),
         "params": _fmt(r.get("n_parameters"), "d"),
         "wall": _fmt(r.get("wall_time"), ".1f"),
-        "status": a.status,
+        # a run that checked itself and found something wrong must not read as plainly completed
+        "status": a.status + (" (warned: see nqs show)" if r.get("warnings") else ""),
     }
 
 

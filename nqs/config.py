@@ -129,6 +129,8 @@ def to_table(options: Any) -> dict[str, Any]:
 
 @dataclass
 class OutputOptions:
+    """``[output]`` keys of a run configuration."""
+
     archive: str | None = None
     """Archive path; default ``runs/<config file stem>.h5``."""
     checkpoint_every: int | None = None

@@ -13,7 +13,7 @@ Catalogue (``available(problem)`` lists what applies; ``S = sigma/2``, totals no
 (<S_i.S_j>, N x N); ``hole_density`` (t-J, <1 - n_i>); ``hole_spin_correlation`` (t-J,
 <n^h_0 S_i.S_j> on every bond, the spin texture around a hole at site 0); ``plaquette``
 (Z2: <prod_p sigma^z>, U(1): <U_p + U_p^dag>, per plaquette); ``electric_field`` (Z2 <sigma^x_l>,
-U(1) <E_l>, per link); ``wilson_loop`` (Z2: <prod sigma^z> around R x R loops, averaged over
+U(1) <E_l>, per link); ``flippability`` (U(1): <(U_p + U_p^dag)^2>, per plaquette); ``wilson_loop`` (Z2: <prod sigma^z> around R x R loops, averaged over
 positions, R = 1 .. min(Lx, Ly) - 1). :func:`structure_factor` derives S(q) from
 ``spin_correlation``.
 """
@@ -31,6 +31,9 @@ from hamiltonians.terms import Term, monomial, site_factors
 
 @dataclass(frozen=True)
 class Observable:
+    """An observable as symbolic terms: ``entries`` (one sum of terms per entry) reshaped to
+    ``shape``, evaluated the same way on ED states, MPS and samples."""
+
     name: str
     description: str
     entries: tuple[tuple[Term, ...], ...]
@@ -107,6 +110,15 @@ def _electric(p: Problem) -> Observable:
     return Observable("electric_field", desc, tuple(((1.0, ((op, l),)),) for l in range(p.n_sites)), (p.n_sites,))
 
 
+def _flippability(p: Problem) -> Observable:
+    entries = []
+    for b, r, t, l in p.geometry.plaquettes:
+        up = (("Sp", b), ("Sp", r), ("Sm", t), ("Sm", l))
+        dn = (("Sm", b), ("Sm", r), ("Sp", t), ("Sp", l))
+        entries.append(((1.0, up + dn), (1.0, dn + up)))
+    return Observable("flippability", "<(U_p + U_p^dag)^2> (1 on a flippable plaquette)", tuple(entries), (len(entries),))
+
+
 def _wilson(p: Problem) -> Observable:
     lat = p.geometry
     sizes = list(range(1, min(lat.Lx, lat.Ly)))
@@ -131,6 +143,8 @@ def _catalogue(p: Problem) -> dict[str, Callable[[Problem], Observable]]:
         out.update(plaquette=_plaquette, electric_field=_electric)
     if p.name == "z2_gauge":
         out.update(wilson_loop=_wilson)
+    if p.name == "u1_qlm":
+        out.update(flippability=_flippability)
     return out
 
 
@@ -140,6 +154,7 @@ def available(problem: Problem) -> list[str]:
 
 
 def build(problem: Problem, name: str) -> Observable:
+    """The observable ``name`` on ``problem``; ``ValueError`` listing those defined for it."""
     cat = _catalogue(problem)
     if name not in cat:
         raise ValueError(f"observable {name!r} is not defined for {problem.name}; available: {', '.join(sorted(cat))}")

@@ -32,7 +32,10 @@ def _save(fig, path: str | Path) -> Path:
 
 
 def plot_energy(archives: Sequence[Archive], path: str | Path, title: str | None = None) -> Path:
-    """Write a PNG with one curve per archive; returns the path."""
+    """Write a PNG with one curve per archive; returns the path. Time evolutions (a ``time``
+    column in every history) are drawn by :func:`plot_time` instead."""
+    if archives and all("time" in a.history for a in archives):
+        return plot_time(archives, path, title)
     plt = _pyplot()
 
     exact = [a.result.get("exact_energy") for a in archives]
@@ -129,4 +132,30 @@ def plot_truncation(archives: Sequence[Archive], path: str | Path, title: str | 
     ax.set_title(title or runs[0].problem.get("label", ""), fontsize=9)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def plot_time(archives: Sequence[Archive], path: str | Path, title: str | None = None) -> Path:
+    """Time evolutions (``kind = "evolve"``): one panel per recorded quantity against ``time``
+    (the energy per site, then each observable's mean over its entries), one curve per archive.
+    Writes a PNG; returns the path."""
+    plt = _pyplot()
+    skip = {"step", "time", "wall_time", "energy", "truncation_error", "bond_dim", "two_site", "sector_leak",
+            "norm_error", "substeps", "step_error"}
+    names = ["energy"] + sorted({k for a in archives for k in a.history if k not in skip})
+    fig, axes = plt.subplots(len(names), 1, figsize=(7, 2.4 * len(names)), sharex=True, squeeze=False)
+    for a in archives:
+        t = np.asarray(a.history["time"], dtype=float)
+        engine = a.config.get("method", {}).get("engine", a.method)
+        for ax, name in zip(axes[:, 0], names):
+            if name in a.history:
+                y = np.asarray(a.history[name], dtype=float)
+                ax.plot(t, y / a.n_sites if name == "energy" else y, lw=1.2, label=f"{a.label} ({engine})")
+    for ax, name in zip(axes[:, 0], names):
+        ax.set_ylabel("energy per site" if name == "energy" else f"{name} (mean)")
+        ax.ticklabel_format(axis="y", useOffset=False)  # a conserved energy: no 1e-12 offset axis
+        ax.grid(alpha=0.3)
+    axes[0, 0].legend(fontsize=8)
+    axes[0, 0].set_title(title or archives[0].problem.get("label", ""), fontsize=9)
+    axes[-1, 0].set_xlabel("time (1/coupling, hbar = 1)")
     return _save(fig, path)

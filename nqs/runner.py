@@ -24,6 +24,7 @@ from hamiltonians import Problem
 
 from .archive import Archive, ArchiveError, load, run_metadata, save
 from .config import RunConfig, loads
+from .diagnostics import run_warnings
 
 
 class RunError(RuntimeError):
@@ -269,7 +270,9 @@ def run(
     elif resume:
         raise RunError(f"--resume: there is no archive at {path} to continue")
 
-    ref = problem.reference_energy()
+    # a method that is not after the ground state (``ground_state = False``: time evolution)
+    # has no reference energy to be compared with
+    ref = problem.reference_energy() if getattr(config.method, "ground_state", True) else None
     exact, source = (ref if ref is not None else (None, None))
     if exact is not None:
         log(f"reference energy {exact:.10f} ({exact / problem.n_sites:.8f} per site) from {source}")
@@ -344,6 +347,14 @@ def run(
     result["steps"] = len(recorder.history.get("step", []))
     result["wall_time"] = recorder.wall()
     result.pop("error", None)
+    # a variational bound holds against exact energies only, not against published variational ones
+    bound = exact if source is not None and source.lower().startswith(("exact", "bethe")) else None
+    warnings = run_warnings(recorder.history, final, bound)
+    result.pop("warnings", None)
+    if warnings:
+        result["warnings"] = "; ".join(warnings)
+        for w in warnings:
+            log(f"warning: {w}")
     archive.result = result
     archive.observables = final.get("observables", {}) or {}
     archive.status = "completed"

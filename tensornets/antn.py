@@ -2,63 +2,26 @@
 the ``kind = "antn"`` method of ``nqs run`` (Chen et al., "ANTN: Bridging autoregressive neural
 networks and tensor networks for quantum many-body simulation", NeurIPS 2023).
 
-Construction (``N`` sites in snake order, local basis indices ``a_k in 0..d-1``, sector
-automaton ``t_k(sigma, s)`` of :meth:`hamiltonians.Problem.automaton`, ``-1`` = forbidden):
+Conventions: ``N`` sites in snake order, local basis indices ``a_k in 0..d-1``, the sector
+automaton ``t_k(sigma, s)`` of :meth:`hamiltonians.Problem.automaton`. A real MPS
+``Phi(a) = l^T A_0[a_0] ... A_{N-1}[a_{N-1}] r`` (bond dimension ``D = bond_dim``) gives exact
+sector-projected conditionals ``q_k(s | a_<k)`` from its right environments summed over the
+sector completions (one right-to-left pass per parameter update) and a normalised prefix
+vector (the cached state of a sampling step). A decoder-only Transformer
+(:class:`nqs.models.transformer.ARTransformer`) gives logits ``f_k`` and phases ``phi_k``; the
+ANTN conditional is the product of the two experts, ``p_k ∝ q_k exp f_k`` over the allowed
+``s``, masked and normalised by :class:`~nqs.models.autoregressive.ConstrainedAR`. The phase of
+site ``k`` is ``phi_k``, plus ``pi`` at the last site where ``Phi < 0``, plus the optional fixed
+sign prior (Marshall by default on bipartite antiferromagnets).
 
-* **MPS.** Real tensors ``A_k[s]`` (``D x D``, ``D = bond_dim`` on every bond) and boundary
-  vectors ``l``, ``r`` give ``Phi(a) = l^T A_0[a_0] ... A_{N-1}[a_{N-1}] r``.
-* **Sector right environments.** ``R_N[sigma] = r r^T`` for every final automaton state and
+Guarantees: ``psi`` is normalised over the sector for any parameters, zero outside it, and
+sampled exactly one site at a time (one ``D x D`` product per local state plus one cached
+Transformer step); with ``network = false``, or the Transformer's heads at zero, it is exactly
+the sector-projected MPS. With ``symmetrize`` (the point group on spins by default) ``|psi|^2``
+is averaged over the group as for ``model = "transformer"``, and the MPS sign leaves the phase.
 
-      R_k[sigma] = sum_{s : t_k(sigma, s) >= 0} A_k[s] R_{k+1}[t_k(sigma, s)] A_k[s]^T,
-
-  so ``v^T R_k[sigma] v`` is the squared norm of the MPS tail from site ``k``, summed over the
-  completions ``a_{>=k}`` that keep a prefix in automaton state ``sigma`` inside the sector.
-  They depend on the parameters only (one right-to-left pass, ``O(N S D^3 d)`` for ``S``
-  automaton states), and each ``R_k`` is rescaled by one positive number per ``k``, which
-  leaves the ratios below unchanged.
-* **Prefix vector.** ``ell_0 = l``, ``ell_{k+1} = A_k[a_k]^T ell_k``, renormalised to unit
-  length at every site (again a positive factor that cancels). This is the cached state of the
-  MPS part of a sampling step, with the automaton state ``sigma_k`` of ``a_<k``.
-* **MPS conditional.** ``u_k(s) = A_k[s]^T ell_k`` and
-
-      q_k(s | a_<k) = u_k(s)^T R_{k+1}[t_k(sigma_k, s)] u_k(s)
-                      / sum_{s' allowed} u_k(s')^T R_{k+1}[t_k(sigma_k, s')] u_k(s').
-
-  The product over ``k`` telescopes to ``|Phi(a)|^2 / Z_sector``: on its own this is the MPS
-  projected onto the sector, with its exact marginals (the standard MPS direct sampling of
-  Ferris and Vidal, with environments restricted to the sector). Its sign, ``sign Phi(a) =
-  sign(u_{N-1}(a_{N-1}) . r)``, is put into the phase of the last site.
-* **Network.** A decoder-only Transformer (:class:`nqs.models.transformer.ARTransformer`) reads
-  ``a_<k`` and outputs logits ``f_k(s | a_<k)`` and phases ``phi_k(s | a_<k)``. The ANTN
-  conditional is the product of the two experts, ``p_k(s | a_<k) ∝ q_k(s | a_<k) exp f_k(s |
-  a_<k)`` over the allowed ``s``: raw logits ``log q_k + f_k`` handed to
-  :class:`~nqs.models.autoregressive.ConstrainedAR`, which masks them with the automaton and
-  normalises. The phase of site ``k`` is ``phi_k + pi [k = N-1, Phi < 0]`` plus the optional
-  fixed sign prior (Marshall by default on bipartite antiferromagnets).
-
-Hence ``log psi(a) = 1/2 sum_k log p_k + i sum_k phase_k`` is normalised over the sector for
-any parameters, zero outside it, and sampled exactly one site at a time
-(:class:`~nqs.sampling.direct_sampler.ConstrainedDirectSampler`): a step costs one ``D x D``
-matrix-vector product per local state plus one cached Transformer step. With the network
-switched off (``network = false``) the state is exactly the sector-projected MPS of bond
-dimension ``D``, and with the Transformer's output heads at zero the ANTN is that MPS again (times
-the sign prior): the MPS is contained exactly. With identity tensors (and ``l . r != 0``) the MPS factor
-``q_k`` is the number of sector completions of ``a_<=k``, which makes the sector uniform; the
-network's logits then carry everything beyond it. The network here modulates the MPS
-conditionals in log space rather than generating each site tensor as the paper does: the
-right environments then stay those of one fixed MPS and the marginals stay exact, at the cost
-of the paper's prefix-dependent tensors.
-
-* **Symmetry average** (``symmetrize``, the point group on spins by default): ``|psi(a)|^2 =
-  mean_g p(a[perm_g])`` over site permutations, exactly as for ``model = "transformer"``
-  (:attr:`~nqs.models.autoregressive.ConstrainedAR.symmetries`); still normalised and sampled
-  exactly (a draw of ``p`` moved by a random element), one MPS and network pass per element
-  for every amplitude. The sign of ``Phi(a)`` then leaves the phase (the phase is the
-  network's and the prior's): the averaged modulus does not vanish where ``Phi(a)`` does, so
-  with the sign ``psi`` would jump there and the gradients would not see it.
-
-The method is :class:`nqs.vmc.VMC` (same loop, archive, checkpoints and resume) with this model
-and the exact sampler. Importing this module registers the model ``antn`` for VMC as well.
+The method is :class:`nqs.vmc.VMC` (same loop, archive, checkpoints, resume) with this model and
+the exact sampler; importing this module registers ``antn`` for VMC too. In full: ``docs/methods/antn.md``.
 """
 
 from __future__ import annotations
@@ -125,8 +88,7 @@ class ANTNModel(ARTransformer):
     def _mps_signed(self) -> bool:
         """Whether ``sign Phi(a)`` enters the phase: not under a symmetry average, where the
         modulus no longer vanishes with ``Phi(a)``, so the sign would make ``psi`` jump where
-        ``Phi(a)`` changes sign (gradients blind to the jumps: measured, the averaged MPS rose
-        from -7.59 at step 8 to -6.5 instead of converging)."""
+        ``Phi(a)`` changes sign (gradients blind to the jumps)."""
         return self.symmetries is None
 
     def _table(self) -> jax.Array:
@@ -238,14 +200,8 @@ class ANTNModelOptions:
     """Average ``|psi|^2`` over site symmetries, as for ``model = "transformer"``
     (:func:`~nqs.models.autoregressive.site_symmetries`; ``auto``: the point group for spin-1/2
     models, none for t-J): ``|psi(a)|^2 = mean_g p(g a)``, still normalised and sampled
-    exactly, one pass of MPS and network per element for every amplitude (4x4: about 32 s per
-    step on one CPU core against 13 s without). The sign of ``Phi`` then leaves the phase (see
-    the module docstring). Measured on the 4x4 torus at ``J2 = 0.5`` (seed 0), relative error
-    over steps 20-29, 30-39, 40-49: 1.5e-2, 1.3e-2, 9.5e-3 with the point group, against
-    3.9e-2, 3.2e-2, 2.7e-2 without (which ends at 1.7e-2 after 300 steps); the Transformer
-    with the same average: 1.6e-2, 1.2e-2, 1.1e-2, ending at 7.1e-3. The averaged ANTN's final
-    estimate after 300 steps: -8.39062 +- 0.0117, 8.0e-3 (V-score 0.14; 3.0 h on one core,
-    resumed at step 50)."""
+    exactly, one pass of MPS and network per element for every amplitude. The sign of ``Phi`` then leaves the phase (see
+    the module docstring). Measurements: ``docs/benchmarks/defaults.md``."""
 
     def __post_init__(self):
         for name in ("bond_dim", "d_model", "n_heads", "n_layers", "mlp_ratio"):

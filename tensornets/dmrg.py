@@ -1,61 +1,27 @@
-"""Two-site DMRG (quimb) on a registry problem: the ``kind = "dmrg"`` method of ``nqs run``.
+"""Two-site DMRG on a registry problem: the ``kind = "dmrg"`` method of ``nqs run``.
 
-DMRG works in the same symmetry sector as VMC and exact diagonalisation. The start lies in it
-(below), and the Hamiltonian conserves it, so the sweeps minimise the bare MPO
-``problem.to_mpo(penalty=0)`` in snake order while ``<P>`` (``P >= 1`` off the sector, 0 on it),
-measured after every sweep (``sector_leak`` in the history), stays below ``leak_tol`` or the
-sweep's truncation error ``eps``; once it does not (round-off in the local eigensolver grows into
-a lower state outside the sector, as for t-J, whose MPO has no chemical potential), the penalty
-``mu P`` is added for the rest of the run. A leak up to ``eps`` is truncation, not growth: the
-dense SVD cuts through degenerate Schmidt values of different sectors (an SU(2) multiplet), and
-the kept vectors mix them (open 4x4 J1-J2 at chi = 32: ``<P>`` 2e-8 to 5e-7 at ``eps`` ~ 5e-4,
-not growing); switching the penalty on for it cost a restart of the stage and its points.
-The final result reports ``<P>`` (``sector_penalty``). A penalty from the start instead, as
-before, made the local problems stiff: 2.6x the time to the same energy on the Heisenberg chain
-(``bench/dmrg_cost.py``). One step of the run is one sweep. The bond dimension follows the
-stages of ``bond_dims``: each value is held for at least ``min_sweeps_per_bond_dim`` sweeps and
-until the energy per site changes by less than ``bond_dim_tol`` between consecutive sweeps (at
-most ``max_sweeps_per_bond_dim``); the last value is held to the end. The hold matters for the
-extrapolation below: the first sweep at a larger bond dimension grows the state from the
-smaller one, discards almost nothing (a two-site update from bond ``chi`` has Schmidt rank at
-most ``d chi``) and has not converged, so its ``eps`` and energy say little about the new bond
-dimension (4x8 cylinder, one sweep per value: ``eps`` 9e-11 at chi = 64, below 3.5e-7 at 128).
-The largest discarded weight of each
-sweep (sum of the squared singular values cut at one bond, maximised over the bonds of the sweep)
-is recorded as its truncation error ``eps``. The MPS tensors are the checkpoint.
+One method, two engines (``backend``): quimb's dense two-site DMRG here, and block2's
+block-sparse DMRG with the sector's charges (:mod:`tensornets.dmrg_block2`). Both take
+``problem.to_mpo`` terms in snake order, follow the same schedule and stopping rule, and write
+the same archive; one step of the run is one sweep, and the MPS tensors are the checkpoint.
 
-Start (:func:`initial_mps` says why): for gauge models the MPS of the sector automaton pinned
-to the winding sector of the reference configuration (:func:`sector_mps`, every such
-configuration with a random positive weight), whose bond dimension the early sweeps keep; for
-global-sum sectors a random MPS.
+Sector (quimb engine): the start lies in the problem's sector (:func:`initial_mps`: a random MPS
+projected onto global sums; for gauge models the sector automaton's MPS pinned to a winding
+sector, :func:`sector_mps`), and the sweeps minimise the bare MPO while the leak ``<P>``
+(``P >= 1`` off the sector) stays below ``leak_tol`` or the sweep's truncation error; once it
+does not, the penalty ``mu P`` is added for the rest of the run (``penalty``).
 
-Convergence, by energy and truncation error: the run stops after sweep ``k`` when
+Schedule: each value of ``bond_dims`` is held for ``min_sweeps_per_bond_dim`` to
+``max_sweeps_per_bond_dim`` sweeps until the energy per site settles to ``bond_dim_tol``; the
+last is held to the end. ``eps`` of a sweep is its largest discarded weight at one bond.
+Stopping: the energy per site changes by less than ``tol`` (against the previous sweep or the
+last one in the same direction), and ``eps < truncation_tol`` or the last bond dimension ran
+``min_sweeps_per_bond_dim`` sweeps. ``converged`` says whether both criteria hold at the end.
 
-* (energy) ``|E_k - E_{k-1}| / N < tol``, or ``|E_k - E_{k-2}| / N < tol`` (same sweep
-  direction; a truncated state's energy depends on it) within one bond dimension, and
-* (truncation) ``eps_k < truncation_tol`` -- the bond dimension no longer limits the state, so the
-  rest of the schedule is skipped (not on a stage's first sweep, see above) -- or at least
-  ``min_sweeps_per_bond_dim`` sweeps ran at the final bond dimension of the schedule, which
-  cannot grow further.
-
-The result's ``converged`` is true when the energy criterion and ``eps_k < truncation_tol`` hold
-at the end; a run stopped at the final bond dimension with a larger ``eps`` is energy-converged
-at that bond dimension only, and its extrapolation says how far it is from the limit.
-
-Extrapolation in the truncation error: for each bond dimension of the schedule the energy and
-``eps`` of the *last* sweep at that bond dimension (converged at it, above) form a point. The
-last ``extrapolation_points`` points (fewer where ``eps`` stops falling with the bond dimension:
-no extrapolation at all when only the last point is left, the state being converged to the
-SVD's noise floor; and fewer while the line lands above the energy of the last point, see
-:func:`extrapolation`) are fitted by ``E(eps) = E_0 + a eps`` (least squares), the asymptotic
-law of two-site DMRG for small discarded weight; ``E_0`` is ``energy_extrapolated``. Its
-uncertainty adds in quadrature the fit's standard error of ``E_0`` (three or more points) and a
-fifth of the extrapolation distance ``|E_0 - E_last|`` (``E_last`` the point with the smallest
-``eps``), since the linear law holds only asymptotically. The sweep energies include ``mu <P>``,
-which vanishes in the sector (see ``sector_penalty``); the points are stored in the result as
-``extrapolation_bond_dims``, ``extrapolation_energies`` and ``extrapolation_truncation_errors``,
-the bond dimensions of those fitted as ``extrapolation_fit_bond_dims`` (``nqs plot
---truncation`` draws them).
+Extrapolation: the last sweep at each bond dimension gives a point ``(eps, E)``; the last
+``extrapolation_points`` are fitted by ``E = E_0 + a eps`` (:func:`extrapolation`, never above
+the last point), with an uncertainty from the fit and a fifth of the extrapolation distance.
+The full rules and their reasons: ``docs/dmrg.md``.
 """
 
 from __future__ import annotations
@@ -284,9 +250,7 @@ def extrapolation(points: list[tuple[float, float]], n_max: int) -> tuple[float,
     then the earliest of them dropped while the line lands above the energy of the smallest
     ``eps``. Two-site DMRG is variational and its error
     falls with ``eps``, so ``E_0`` above ``E_last`` means a point outside the linear regime
-    bends the fit (4x8 J1-J2 cylinder, chi = 32, 64, 128 at eps = 4e-5, 2.4e-6, 3.5e-7: the
-    line through all three ends 4e-5 *above* the chi = 128 energy; through the last two, 5.5e-5
-    below it)."""
+    bends the fit (an example: ``docs/benchmarks/defaults.md``)."""
     last = asymptotic_points(points, n_max)
     while len({t for _, t in last}) >= 2:
         e0, err = extrapolate_in_truncation([t for _, t in last], [e for e, _ in last])
@@ -718,6 +682,8 @@ class DMRG(Method):
                 self.best = {**w["best"], "energy": float(w["best"]["energy"])}
 
     def load_state_common(self, state: dict[str, Any]) -> None:
+        """Restore the engine-independent part of a checkpoint (energies, truncation errors,
+        extrapolation points, schedule position)."""
         self.energies = [float(e) for e in np.atleast_1d(state["energies"])]
         self.truncation_errors = [float(t) for t in np.atleast_1d(state["truncation_errors"])]
         pts = state["points"]

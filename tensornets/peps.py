@@ -5,36 +5,23 @@ State: a finite PEPS with open boundaries, one tensor per site of the ``Lx x Ly`
 dimension ``D = bond_dim``, plus the simple-update bond weights (``gauges``, one vector per bond).
 The Hamiltonian is ``problem.to_local_ham_2d()``: nearest-neighbour and diagonal (J2) pairs.
 
-Algorithm: imaginary-time evolution ``|psi> -> prod_<ij> exp(-tau h_ij) |psi>`` in first-order
-Trotter sweeps, the simple update of Jiang, Weng and Xiang, PRL 101, 090603 (2008): each gate is
-followed by an SVD truncation to ``D`` with the bond weights as the environment. Every sweep
-applies the pairs in a fresh random order (seeded by ``seed`` and the stage, so a resumed run
-repeats it): a fixed order biases the fixed point, on the 4x4 open Heisenberg model the sorted
-order ends twice as far from the exact energy (4.3% against 2.0% at ``D = 4``). Diagonal pairs
-are routed through a shortest nearest-neighbour path (quimb's long-range simple update). One
-step of the run is one *stage*: ``sweeps_per_stage`` sweeps at the stage's ``tau``.
+Algorithm: imaginary-time evolution ``|psi> -> prod_<ij> exp(-tau h_ij) |psi>`` in Trotter
+sweeps, the simple update of Jiang, Weng and Xiang, PRL 101, 090603 (2008), each sweep in a
+fresh random pair order seeded by ``seed`` and the stage (a fixed order biases the fixed point;
+a resumed run repeats the order); diagonal pairs routed through a shortest nearest-neighbour
+path. One step of the run is one *stage*: ``sweeps_per_stage`` sweeps at the stage's ``tau``.
+The stages of ``full_update_taus`` then continue with quimb's full update (Jordan et al., PRL
+101, 250602 (2008); finite-PEPS form of Lubasch, Cirac and Bañuls, PRB 90, 064425 (2014)), each
+gate fitted in the environment of the rest of the network (boundary MPS at ``chi``), which
+removes the bias of the simple update's product environment; nearest-neighbour gates only, so
+problems with J2 terms stay with the simple update. Accuracy: ``docs/methods/peps.md``.
 
-Accuracy: simple update's environment is a product of bond weights, so its fixed point is not
-the variational optimum at given ``D``; on the 4x4 open Heisenberg model ``D = 4`` stops 2.0%
-above the exact energy (``D = 2``: 5.3%), a limit of the algorithm, not of the Trotter step.
-The stages of ``full_update_taus`` then continue from the simple-update state with quimb's full
-update (Jordan et al., PRL 101, 250602 (2008); finite-PEPS form of Lubasch, Cirac and Bañuls,
-PRB 90, 064425 (2014)): each gate is fitted to the evolved pair in the environment of the rest of
-the network, contracted by boundary MPS at ``chi``, which removes the simple-update bias at the
-cost of an environment per gate. With the default stages the 4x4 Heisenberg energy at ``D = 4``
-ends 0.53% above ED. quimb's full update applies nearest-neighbour gates only, so problems with
-diagonal (J2) terms stay with the simple update.
+Energy: ``<psi|H|psi> / <psi|psi>``, each term's reduced density matrix from a boundary-MPS
+contraction at bond dimension ``chi`` (quimb ``compute_local_expectation``, normalised locally).
 
-Energy: ``<psi|H|psi> / <psi|psi>`` summed over the terms, each term's reduced density matrix
-from boundary-MPS contraction of the double-layer network with boundary bond dimension ``chi``
-(quimb ``compute_local_expectation``, normalised locally). ``chi = D^2`` contracts the first
-boundary row exactly; the truncation error of larger rows shrinks as ``chi`` grows.
-
-Sector: the PEPS does not fix total ``S^z``. For an SU(2)-symmetric spin Hamiltonian (the
-``j1j2`` model, also with its Marshall rotation, which commutes with ``S^z``) every ground
-multiplet has a member with ``S^z = 0`` (even site number) or ``1/2`` (odd), so the energy of
-the default sector is the global ground energy and the PEPS targets it; other sectors and
-models raise :class:`~nqs.config.ConfigError`.
+Sector: the PEPS does not fix total ``S^z``. For the SU(2)-symmetric ``j1j2`` model every ground
+multiplet has a member in the default sector (``S^z = 0`` or ``1/2``), so the PEPS targets the
+global ground energy; other sectors and models raise :class:`~nqs.config.ConfigError`.
 """
 
 from __future__ import annotations
@@ -104,8 +91,7 @@ class PEPSOptions:
 
 
 DEFAULT_FULL_UPDATE_TAUS = (0.1, 0.05, 0.05, 0.02, 0.02, 0.01)
-"""Full-update stages on nearest-neighbour problems: 4x4 open Heisenberg at ``D = 4`` goes from
-2.0% (simple update) to 0.53% above ED (170 s on one core)."""
+"""Full-update stages on nearest-neighbour problems (their effect: ``docs/methods/peps.md``)."""
 
 
 def _nearest_neighbour_only(problem: Problem) -> bool:

@@ -5,58 +5,23 @@ of *local basis indices* in snake order (:mod:`hamiltonians.lattice`) as
 
     log psi(a) = 1/2 sum_k log p_k(a_k | a_<k) + i sum_k phi_k(a_k | a_<k),
 
-with conditionals ``p_k`` that are **masked by the problem's sector automaton**
-(:meth:`hamiltonians.Problem.automaton`, ``padded()``) and renormalised over the local states
-that keep the prefix completable: ``p_k(s) ∝ exp(b_k(s) + f_k(s))`` over the allowed ``s``,
-with the network's logits ``f_k`` and a fixed base ``b_k(s) = log`` (fraction of the sector
-completions of ``a_<k`` that continue with ``s``), so that zero logits give the uniform
-superposition of the sector (:attr:`ConstrainedAR.base_log_p`). Because the automaton has no dead ends, ``sum_a |psi(a)|^2 =
-1`` exactly over the sector (total S^z, t-J electron numbers without double occupancy, Gauss's
-law), every configuration outside it has ``psi = 0``, and exact independent samples are drawn
-site by site (:class:`nqs.sampling.direct_sampler.ConstrainedDirectSampler`). The phases
-``phi_k`` are real outputs of the network; their sum over sites is an arbitrary real function of
-the configuration (``phi_{N-1}`` sees the whole prefix), so any sign structure, frustrated or
-fermionic, is representable. An optional fixed ``phase_prior[k, a]`` (e.g. the Marshall sign,
-:func:`sign_prior`) is added to ``phi_k``.
+with conditionals ``p_k`` **masked by the problem's sector automaton**
+(:meth:`hamiltonians.Problem.automaton`) and renormalised over the local states that keep the
+prefix completable, ``p_k(s) ∝ exp(b_k(s) + f_k(s))``: network logits ``f_k`` over a fixed base
+``b_k`` (:attr:`ConstrainedAR.base_log_p`) that makes zero logits the uniform superposition of
+the sector. Guarantees: ``sum_a |psi(a)|^2 = 1`` exactly over the sector, ``psi = 0`` outside
+it, exact independent samples site by site
+(:class:`nqs.sampling.direct_sampler.ConstrainedDirectSampler`); the summed phases ``phi_k``
+(plus an optional fixed ``phase_prior[k, a]`` such as the Marshall sign) can represent any sign
+structure.
 
-Protocol (subclass :class:`ConstrainedAR`, a ``flax.linen`` module using ``setup``):
-
-=========================================  ==================================================
-what a subclass implements                 shapes (``B`` batch, ``N`` sites, ``d`` local dim)
-=========================================  ==================================================
-``raw_conditionals(a)``                    ``a`` int ``(B, N)`` -> ``(logits, phases)``, each
-                                           ``(B, N, d)``; entry ``[:, k]`` may depend on
-                                           ``a[:, :k]`` only (teacher forcing, one pass)
-``raw_step(a_prev, k, visible)``           ``a_prev`` int ``(B,)`` (the local state drawn at
-                                           site ``k - 1``; ignored at ``k = 0``), ``k`` int
-                                           scalar (may be traced) -> ``(logits, phases)``, each
-                                           ``(B, d)``, equal to ``raw_conditionals(a)[:, k]``
-                                           when called for ``k = 0, 1, ...`` in order; keeps
-                                           what it needs of the prefix in the ``"cache"``
-                                           collection (keys/values, hidden states) and starts a
-                                           new sequence at ``k = 0`` whatever the cache holds;
-                                           ``visible``: a static bound ``> k`` (or ``None``)
-                                           that a model may use to read less of its cache
-=========================================  ==================================================
-
-What the base class provides on top (do not override):
-
-* ``__call__(x)``: NetKet configurations ``(..., n_netket)`` -> ``log psi`` complex ``(...)``;
-  the configurations are converted to local indices inside, in JAX
-  (:func:`configs_to_local`), for the ``spin_half``, ``z2_link`` and ``tj_site`` spaces.
-* ``log_psi_local(a)``: the same from local indices ``(B, N)``.
-* ``conditionals(a)``: ``(log_p, phases)``, each ``(B, N, d)``, masked and normalised
-  (``log_p = -inf`` on forbidden local states).
-* ``conditional_step(a_prev, k, visible=None)``: ``(log_p, phases)``, each ``(B, d)``, for one
-  site, from ``raw_step``; the automaton state of the prefix is kept in the ``"cache"`` collection
-  (``automaton_state``, int ``(B,)``). Call it with ``mutable=["cache"]``: the first call (at
-  ``k = 0``) creates the cache with that call's batch size.
-
-Cost: sampling calls ``conditional_step`` once per site (each call processes one new site, using
-the cache), teacher forcing evaluates all sites in one pass; both give the same conditionals to
-rounding. A new model is one module: subclass :class:`ConstrainedAR`, implement the two ``raw_``
-methods, build it with ``Model(**ar_fields(problem), ...)``, and register it with
-``direct=True, make_sampler=make_direct_sampler`` (:mod:`nqs.sampling.direct_sampler`).
+A subclass of :class:`ConstrainedAR` (a ``flax.linen`` module using ``setup``) implements
+``raw_conditionals(a)`` (teacher forcing: ``(B, N)`` -> logits and phases ``(B, N, d)``, entry
+``k`` depending on ``a[:, :k]`` only) and ``raw_step(a_prev, k, visible)`` (one site from the
+``"cache"`` collection, equal to entry ``k`` of the former when called for ``k = 0, 1, ...``).
+The base class provides ``__call__`` on NetKet configurations, ``log_psi_local``, the masked
+``conditionals`` and ``conditional_step``. Build with ``Model(**ar_fields(problem), ...)``, register
+with ``direct=True, make_sampler=make_direct_sampler``; the full contract: ``docs/adding-an-ansatz.md``.
 """
 
 from __future__ import annotations
@@ -355,15 +320,7 @@ AR_VMC_DEFAULTS: dict[str, Any] = {
 """VMC defaults of the exactly sampled autoregressive models (``transformer``,
 ``gauge_transformer``, ``ar_rnn``, ``kind = "antn"``): 1024 independent samples per step, SR
 (minSR kernel from the stored Jacobian) with SPRING momentum 0.9, the step decaying 0.05 ->
-0.01 and the diagonal shift 1e-2 -> 1e-4 geometrically over ``n_iter``. Measured on the 4x4
-periodic Heisenberg model, Transformer, 300 steps, seed 0, one core: relative error 9.6e-4
-(momentum 0.95: 1.3e-3; without momentum: 1.9e-3 at 1024 samples, 2.8e-3 at 512; the previous
-defaults, 512 samples, 0.03 -> 0.01, 1e-2 -> 1e-3: 4.4e-3), about 3 s per step. The spread
-between runs is of the order of that target: the slow accuracy test, repeated with single-
-precision sampling (other random draws), ended at 2.5e-3 (1.8e-3 averaged over its last 25
-steps). These numbers are for the Transformer without a symmetry average; its default average
-over the point group (``symmetrize``) ends the same run at -2.4e-5 +- 8.6e-5 (statistically
-exact), at about 5x the cost per step.
+0.01 and the diagonal shift 1e-2 -> 1e-4 geometrically over ``n_iter``. Measurements: ``docs/benchmarks/defaults.md``.
 
 The step is tuned on 16 sites and is too large for 36: from :data:`AR_LARGE_LATTICE_SITES` sites
 on, :data:`AR_VMC_LARGE_LATTICE` replaces the schedules."""
@@ -372,21 +329,12 @@ on, :data:`AR_VMC_LARGE_LATTICE` replaces the schedules."""
 AR_LARGE_LATTICE_SITES = 32
 """Sites from which the autoregressive site models (``transformer``, ``ar_rnn``, ``kind = "antn"``)
 take the schedules of :data:`AR_VMC_LARGE_LATTICE` by default. The gauge Transformer keeps its
-own (not measured with these; its 4x4 Z2 row of ``bench/comparison.py``, 32 links, ended at
-1.0e-2 with them)."""
+own (these were not measured on links)."""
 
 AR_VMC_LARGE_LATTICE: dict[str, Any] = {"learning_rate": 0.02, "learning_rate_final": 0.004, "diag_shift_final": 1e-3}
 """Default schedules of the autoregressive site models on :data:`AR_LARGE_LATTICE_SITES` sites or
-more (keys written in ``[method]`` win). Measured on the 6x6 Heisenberg model (no symmetry
-average, seed 0, 150 steps, one core): with the 4x4 defaults the Transformer and ANTN both reached
-about 2e-2 by step 20, then their energy rose (Transformer 0.35 around step 100; ANTN 0.13 at
-step 55). With the step ``0.02 -> 0.004`` ANTN kept descending (1.2e-2 to 1.5e-2 from step 80 on,
-1.39e-2 final), while the Transformer reached 1.5e-2 to 1.8e-2 over steps 35-45 and drifted up
-again (4.7e-2 at step 143, 5.4e-2 final); with the diagonal shift ending at 1e-3 instead of 1e-4
-as well it stayed at 1.4e-2 to 1.8e-2 per step from step 40 to the end (1.57e-2 final, V-score
-0.071): with 1024 samples for 18k parameters the minSR kernel needs the larger shift. ANTN with
-both: 1.32e-2 final (V-score 0.056), the same descent as with the step alone. At J2 = 0.5 the
-Transformer with both ended at 5.1e-2, against 6.5e-2 with the 4x4 defaults (64 and 58 min)."""
+more (keys written in ``[method]`` win). With 1024 samples for 18k parameters the minSR kernel needs the
+larger final shift. Measurements: ``docs/benchmarks/defaults.md``."""
 
 
 def ar_large_lattice(problem: Problem) -> dict[str, Any]:

@@ -159,10 +159,8 @@ class HFDSOptions:
 
     The defaults, with the VMC defaults of :attr:`vmc_defaults`, are chosen for the 4x4
     periodic t-J model with 2 holes (``J = 0.4``), 300 steps, whose slow accuracy test
-    (``tests/nqs/test_accuracy.py``) asks for 2e-2 relative to ED. Measured there (seed 0, one
-    core): 1.74e-2 in about 30 minutes (16 hidden fermions, width 64, 34.8k parameters); 8
-    hidden fermions: 2.03e-2; the previous defaults (4 hidden fermions, width 32, 512 samples,
-    no momentum): 2.8e-2.
+    (``tests/nqs/test_accuracy.py``) asks for 2e-2 relative to ED. Measurements:
+    ``docs/benchmarks/defaults.md``.
     """
 
     vmc_defaults: ClassVar[dict[str, Any]] = {**AR_VMC_DEFAULTS, "n_chains": 64}

@@ -19,6 +19,8 @@ def _dtype(name: str):
 
 @dataclass
 class RBMOptions:
+    """``[method]`` keys of ``model = "rbm"`` and ``"rbm_symm"``."""
+
     alpha: int = 2
     """Hidden-unit density: ``alpha * n_inputs`` hidden units."""
     param_dtype: Literal["complex", "real"] = "complex"
@@ -49,7 +51,10 @@ def _periodic_sites(problem: Problem) -> str | None:
 
 @dataclass
 class JastrowOptions:
+    """``[method]`` keys of ``model = "jastrow"``."""
+
     param_dtype: Literal["complex", "real"] = "complex"
+    """Complex weights can represent the sign structure of frustrated models."""
 
 
 register_model(

@@ -18,7 +18,10 @@ from hamiltonians import Problem
 
 @dataclass(frozen=True)
 class ModelSpec:
+    """A VMC ansatz as the registry knows it: options dataclass, builder, applicability."""
+
     name: str
+    """The ``[method] model`` value."""
     options: type
     """Dataclass of the model's hyperparameters (TOML keys in ``[method]``)."""
     build: Callable[[Problem, Any], Any]
@@ -41,6 +44,8 @@ _discovered = False
 
 
 def register_model(spec: ModelSpec) -> None:
+    """Make ``spec`` selectable as ``model = spec.name``; a second, different spec of that name
+    is a ``ValueError``."""
     if spec.name in _MODELS and _MODELS[spec.name] is not spec:
         raise ValueError(f"model {spec.name!r} is already registered")
     _MODELS[spec.name] = spec
@@ -59,11 +64,13 @@ def _discover() -> None:
 
 
 def model_spec(name: str) -> ModelSpec:
+    """The registered ansatz ``name`` (``KeyError`` if unknown)."""
     _discover()
     return _MODELS[name]
 
 
 def model_names() -> list[str]:
+    """Names of every registered ansatz, sorted (imports the modules of ``nqs.models``)."""
     _discover()
     return sorted(_MODELS)
 

@@ -144,9 +144,8 @@ class GaugeTransformerOptions:
     """
 
     vmc_defaults: ClassVar[dict[str, Any]] = {**AR_VMC_DEFAULTS, "learning_rate": 0.1, "learning_rate_final": 0.02}
-    """The gauge models' energy still falls steadily at step 300 under the shared schedule (Z2
-    3x3 at ``h = 0.3``, seed 0: 1.7e-3 from ED); the doubled step reaches 2.6e-4 there. Lowering
-    the diagonal shift instead gave 9.9e-4, and both together diverged."""
+    """Twice the shared step: under the shared schedule the gauge models' energy still falls
+    steadily at step 300 (``docs/benchmarks/defaults.md``)."""
 
     d_model: int = 32
     """Width of the residual stream (embedding dimension)."""
@@ -176,8 +175,8 @@ class TransformerOptions(GaugeTransformerOptions):
     on periodic lattices), the amplitude the Transformer's, so sampling stays exact."""
 
     vmc_defaults: ClassVar[dict[str, Any]] = AR_VMC_DEFAULTS
-    """The shared autoregressive defaults: on the 4x4 Heisenberg model the gauge models' doubled
-    step (0.1 -> 0.02) ends at 3.6e-3 against 1.9e-3 (seed 0). From 32 sites on the schedules of
+    """The shared autoregressive defaults: the gauge models' doubled step does worse on
+    the 4x4 Heisenberg model (``docs/benchmarks/defaults.md``). From 32 sites on the schedules of
     :data:`~nqs.models.autoregressive.AR_VMC_LARGE_LATTICE` (:meth:`vmc_defaults_for`)."""
 
     @classmethod
@@ -205,48 +204,13 @@ class TransformerOptions(GaugeTransformerOptions):
     amplitude costs one network pass per element. ``point_group``: the 8 rotations and
     reflections of an ``L x L`` lattice (4 on a rectangle, 2 on a chain); ``translations``,
     ``space_group``: periodic lattices, ``N`` and ``8 N`` passes; ``auto``: ``point_group`` for
-    spin-1/2 models, ``none`` for t-J.
-
-    Measured on 4x4 tori (seed 0, defaults otherwise, one core of the 2-core CPU), relative
-    error against ED of the energy averaged over steps:
-
-    ======================  ==========  ==========  ==========  ===========
-    problem, symmetrize     steps 20-29 steps 40-49 steps 70-79 s per step
-    ======================  ==========  ==========  ==========  ===========
-    Heisenberg, none        1.2e-2      7.4e-3      4.7e-3      3
-    Heisenberg, point_group 1.2e-3      4.7e-4      1.2e-4      15-18
-    J2 = 0.5, none          6.0e-2      4.1e-2      3.2e-2      7
-    J2 = 0.5, point_group   1.6e-2      1.1e-2      9.1e-3      31
-    ======================  ==========  ==========  ==========  ===========
-
-    Without it the Transformer at ``J2 = 0.5`` stalls near 2.7e-2 (300 steps), above the
-    2.2e-2 of the exact amplitudes with the Marshall sign; with it the learned phases get below
-    that plateau within 25 steps. With the modulus averaged (``project_amplitude = false``) the
-    final estimate after 300 steps is -8.3977 +- 0.0047, 7.1e-3 (2.6 h on one core; a plateau
-    from about step 140 on, 6.6e-3 to 7.8e-3 per 10 steps over the last 50), short of the 5e-3
-    target, which the default projected amplitude with real signs meets (4.20e-3, below).
-    Heisenberg, point group, seed 1: 3.2e-4 over steps 40-49. The cost is one network pass per element for
-    every amplitude (local energies, gradients), about 5x per step with the 8 elements of the
-    point group. (The seconds per step above predate the packed local energies of VMC: at
-    ``J2 = 0.5`` with the point group a step now takes 10-11.5 s, the 300 steps under an hour.)
-
-    Two variants of the ``J2 = 0.5`` run did not lift the plateau (seed 0, 2026-12-01, one core
-    each): ``diag_shift_final = 1e-3`` (the shift that cured the 6x6 drift) stayed at 8e-3 to
-    9.5e-3 per 10 steps over steps 130-199 (stopped there); with ``symmetric_phase = true`` as
-    well the final estimate was -8.39024 +- 0.0031, 8.0e-3 (V-score 0.014, 52 min). Six more
-    probes (docs/benchmarks.md: a phase from a space-group ViT, a smaller final step, no momentum,
-    the 16 translations instead of the point group, ``d_model`` 48 and 64) got no lower than the
-    same 7e-3 to 9e-3 band per 10 steps; the widest (69k parameters) was at 7.5e-3 over steps
-    140-149, against 7.3e-3 for the default."""
+    spin-1/2 models, ``none`` for t-J. Measurements: ``docs/benchmarks/defaults.md``."""
 
     symmetric_phase: bool = False
     """With ``symmetrize``: the phase is the argument of the amplitudes summed over the images
     (:attr:`~nqs.models.autoregressive.ConstrainedAR.symmetric_phase`), so that the state is
     exactly symmetric, not its modulus alone; ``false``: the network's phase of the sampled
-    configuration itself. Probe on the 4x4 torus at ``J2 = 0.5`` (point group, seed 0, defaults
-    otherwise, one core, 2026-12-01; stopped at step 50): 2.0e-2 over steps 20-29 and 1.3e-2 over
-    steps 40-49, against 1.6e-2 and 1.1e-2 with the network's phase (table above): no gain in
-    the first 50 steps, hence off by default."""
+    configuration itself. Off by default: a probe found no gain (``docs/benchmarks/defaults.md``)."""
 
     project_amplitude: bool | Literal["auto"] = "auto"
     """With ``symmetrize``: average the amplitude, not its square, over the images,
@@ -263,33 +227,17 @@ class TransformerOptions(GaugeTransformerOptions):
     to the ground state), else in the trivial irrep. ``auto`` (:func:`resolve_projection`): on
     where ``symmetrize`` gives images, the characters are known (bipartite antiferromagnets)
     and the phase is learned (frustrated: J1-J2 at ``J2 > 0``); off where the phase is fixed
-    (the unfrustrated Heisenberg model keeps its exact sampling, 1.2e-4 at 4x4), for
+    (the unfrustrated Heisenberg model keeps its exact sampling), for
     ``phase = "vit"``, on lattices that are not bipartite (odd tori), and without images (t-J:
     ``symmetrize = "auto"`` is ``none`` there). A level crossing into another irrep (at large
-    ``J2`` on other clusters) would be missed: set ``project_amplitude = false`` there.
-
-    Measured on the 4x4 torus at ``J2 = 0.5`` with phases (``real_sign = false``; point group,
-    seed 0, defaults otherwise, both cores, 2026-12-01): final estimate after 300 steps
-    -8.41093 +- 0.0047, 5.6e-3 (V-score 0.013), against 7.1e-3 (V-score 0.018) with the
-    averaged modulus; per 10 steps 1.4e-2 (20-29), 1.3e-2 (40-49), 8.8e-3 (70-79), 6.8e-3
-    (140-149), 6.1e-3 to 7.0e-3 over the last 50 (the averaged modulus: 1.6e-2, 1.1e-2,
-    9.1e-3, 7.3e-3, 6.6e-3 to 7.8e-3). Acceptance 0.77-0.80 from step 50 on; 6.6-10 s per step,
-    about the cost of the averaged modulus (the Metropolis proposals cost a few network passes
-    per chain, the local energies dominate). Seed 1: 6.9e-3. With ``real_sign`` (the default
-    with it): 4.20e-3 and 4.23e-3 (seeds 0 and 1)."""
+    ``J2`` on other clusters) would be missed: set ``project_amplitude = false`` there."""
 
     real_sign: bool | Literal["auto"] = "auto"
     """With ``project_amplitude``: each image's learned phase ``exp(i u)`` becomes a real factor
     ``tanh(1 + u)`` (the sign prior kept), so that the sign of the projected amplitude can change
     continuously (:attr:`~nqs.models.autoregressive.ConstrainedAR.real_sign`); ``auto``: with
-    ``project_amplitude`` (:func:`resolve_projection`). With phases, every Transformer run at
-    ``J2 = 0.5`` kept the Marshall sign exactly (``bench/sign_structure.py``), and no state with
-    that sign gets below 4.49e-3 on the 4x4 torus (the Marshall floor), just under the 5e-3
-    target; with real factors the sign moves off Marshall's within 50 steps. Measured there
-    (seed 0, defaults otherwise, both cores, 50 min): final estimate -8.42243 +- 0.0044,
-    **4.20e-3** from ED (exact energy of the state 4.44e-3), 3.6e-3 to 5.2e-3 per 10 steps over
-    the last 50, acceptance 0.64-0.67; seed 1: -8.42211 +- 0.0036, 4.23e-3; docs/benchmarks.md.
-    A real factor cannot represent a complex sign structure (a state in a nontrivial momentum or
+    ``project_amplitude`` (:func:`resolve_projection`). Why, and how it was measured:
+    ``docs/benchmarks/sign_structure.md``. A real factor cannot represent a complex sign structure (a state in a nontrivial momentum or
     chiral sector); set ``real_sign = false`` there."""
 
     def resolve_auto(self, problem: Problem) -> dict[str, bool]:

@@ -8,22 +8,16 @@ weight of patch ``j`` seen from patch ``i`` is a learned number ``alpha_h(r_j - 
 periodic displacement between the patches only (per head ``h``), not a softmax of queries and
 keys, so every block commutes with translations by whole patches. The patch features are summed
 (translation invariant pooling) into ``z`` and mapped to the log-amplitude
-``log psi = sum_a log cosh(b_a + w_a . z)`` with complex ``w, b``: the phase can represent the
-sign structure of frustrated models (J1-J2 at J2 = 0.5) beyond a Marshall prior. Learning it from
-scratch is another matter: without the prior the space-group ViT ended at 6.7e-2 from ED on 4x4
-at ``J2 = 0.5`` after 300 steps, with it at 1.4e-3 (the prior is on by default, ``sign_prior``).
+``log psi = sum_a log cosh(b_a + w_a . z)`` with complex ``w, b``, so the phase can represent
+sign structures beyond the Marshall prior (``sign_prior``, on by default).
 
 With ``symmetrize = "translations"`` the amplitude is averaged over the ``px * py``
-translations inside a patch, ``psi(x) = mean_s psi_ViT(T_s x)``, which makes it invariant under
-*every* lattice translation (zero total momentum). ``"space_group"`` (the default) averages over
-the point group as well (``C4v`` on square ``L x L`` lattices, the reflections otherwise):
-the projection onto the trivial irrep ``A1``, ``k = 0``, the sector of the ground states of the
-even periodic J1-J2 lattices (checked by ED on 4x4 at ``J2 = 0.5``). Summing *amplitudes*, not
-moduli, the projection also builds sign structure: on 4x4 at ``J2 = 0.5`` the Marshall sign
-is wrong on 1.3% of the weight, which alone costs 2.2% of the energy, and the translation-only
-ViT stalls right there (1.9-2.2% after 300 steps), while the projected one reaches 1.4e-3
-(300 steps, default options). It costs ``8 px py`` evaluations per amplitude, eight times the
-translation average.
+translations inside a patch, ``psi(x) = mean_s psi_ViT(T_s x)``, invariant under every lattice
+translation (zero total momentum). ``"space_group"`` (the default) averages over the point group
+as well (``C4v`` on square ``L x L`` lattices, the reflections otherwise): the projection onto
+the trivial irrep ``A1``, ``k = 0``, the sector of the ground states of the even periodic J1-J2
+lattices. Summing amplitudes, not moduli, the projection also builds sign structure, at
+``8 px py`` evaluations per amplitude (measurements: ``docs/benchmarks/accuracy.md``).
 
 Conventions: configurations are NetKet spin values ``+1`` (up) / ``-1`` (down) in snake order
 (:mod:`hamiltonians.lattice`); the model gathers them onto the grid ``(y, x)`` through the
@@ -224,10 +218,7 @@ class ViTOptions:
         "on_the_fly": False,
     }
     """VMC defaults for this model (a key written in ``[method]`` wins): SR steps and
-    regularisation decay geometrically, large early, small late to resolve the last digits.
-    Measured on 4x4 at ``J2 = 0.5`` with the space-group projection, seed 0, 300 steps: these
-    reach 1.4e-3 from ED; 512 samples with ``0.03 -> 0.01`` and a final shift of 1e-3 reached
-    5.0e-3."""
+    regularisation decay geometrically, large early, small late to resolve the last digits. Measurements: ``docs/benchmarks/defaults.md``."""
 
     patch_size: list[int] = field(default_factory=lambda: [2, 2])
     """Patch extent ``[px, py]`` in lattice sites; must divide ``[Lx, Ly]`` (chains: ``[p, 1]``,
@@ -246,8 +237,7 @@ class ViTOptions:
     """``space_group`` (default): average the amplitude over the translations inside a patch
     and the point group (``8 px py`` evaluations on square lattices), the projection on the
     symmetric sector ``A1, k = 0`` of the J1-J2 ground states. It is what resolves the sign
-    structure at ``J2 = 0.5`` (4x4, 300 steps: 1.4e-3 from ED, against 2.1e-2 with
-    ``translations``), at 8 times the cost per amplitude. ``translations``: the translations
+    structure at ``J2 = 0.5``, at 8 times the cost per amplitude. ``translations``: the translations
     inside a patch only (full translation invariance, ``px * py`` evaluations); ``none``: patch
     translations only."""
     eval_chunk: int = 256

@@ -5,7 +5,7 @@ import pytest
 import hamiltonians
 from hamiltonians.registry import spec
 
-MODELS = ["heisenberg_chain", "j1j2", "tj", "z2_gauge", "u1_qlm"]
+MODELS = ["heisenberg_chain", "j1j2", "tj", "z2_gauge", "u1_qlm", "dissipative_ising", "dissipative_xyz", "anyon_chain"]
 
 
 def test_available_lists_every_model_with_parameters():
@@ -20,7 +20,7 @@ def test_docstring_states_the_conventions(name):
     doc = spec(name).builder.__doc__
     assert "H = " in doc and "Sector" in doc
     # spin normalisation or basis convention is written out
-    assert "sigma" in doc or "S^z" in doc
+    assert "sigma" in doc or "S^z" in doc or "fusion-path basis" in doc
 
 
 @pytest.mark.parametrize(

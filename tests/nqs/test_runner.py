@@ -1,6 +1,8 @@
 """`nqs run` end to end: VMC runs against ED, archives, resume after a kill, and the CLI."""
 
+import dataclasses
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,6 +16,7 @@ import nqs
 from nqs import config as cfg
 from nqs.cli import main
 from nqs.runner import RunError, run
+from nqs.vmc import VMC
 
 CONFIG = """
 [problem]
@@ -58,6 +61,31 @@ def test_vmc_reaches_the_exact_energy(finished):
     assert abs(a.result["relative_error"]) < 3e-3
     assert a.result["energy"] - exact > -4 * a.result["energy_error"]  # variational, within noise
     assert a.result["v_score"] < 0.05
+
+
+class _FinalSeesAnotherState(VMC):
+    """The real VMC, its final estimate shifted by +1: as when the final samples reach
+    configurations the training never weighed."""
+
+    def final_result(self):
+        out = super().final_result()
+        return {**out, "energy": out["energy"] + 1.0}
+
+
+def test_a_suspicious_result_is_stored_and_shown_as_warned(finished, tmp_path, capsys):
+    a, _ = finished
+    assert "warnings" not in a.result  # the sound run stays plainly completed
+    conf = cfg.load(write_config(tmp_path, "warned"))
+    shutil.copy(a.path, tmp_path / "warned.h5")
+    # resuming the finished run does no step: only the (shifted) final estimate is new
+    logged = []
+    bad = run(dataclasses.replace(conf, method=_FinalSeesAnotherState), resume=True, progress=False, log=logged.append)
+    assert "above the training energies" in bad.result["warnings"]
+    assert any(line.startswith("warning: the final estimate") for line in logged)
+    assert main(["compare", str(bad.path)]) == 0
+    assert "completed (warned" in capsys.readouterr().out
+    assert main(["show", str(bad.path)]) == 0
+    assert "above the training energies" in capsys.readouterr().out
 
 
 def test_archive_contents(finished):

@@ -1,0 +1,49 @@
+"""A finished run checks itself: what each check catches and lets pass (the runner's storing
+and showing of warnings is tested in test_runner.py on a real run)."""
+
+import numpy as np
+import pytest
+
+from nqs.diagnostics import run_warnings
+
+
+def _history(rng, n=100, e=-10.0, err=0.01, var=0.5):
+    """A converged stochastic training history: energies scattered by their error bars."""
+    return {
+        "energy": list(e + err * rng.standard_normal(n)),
+        "energy_error": [err] * n,
+        "variance": list(var * (1 + 0.1 * rng.standard_normal(n))),
+    }
+
+
+def test_a_sound_run_has_no_warnings():
+    rng = np.random.default_rng(0)
+    h = _history(rng)
+    assert run_warnings(h, {"energy": -10.001, "energy_error": 0.005, "variance": 0.5}, -10.05) == []
+    # DMRG: sweep energies without error bars, a converged MPS, ED equal to round-off
+    dmrg = {"energy": [-4.0, -4.5, -4.515446354]}
+    assert run_warnings(dmrg, {"energy": -4.515446354 - 1e-12, "sector_penalty": 1e-14}, -4.515446354) == []
+
+
+@pytest.mark.parametrize(
+    "final, exact, what",
+    [
+        # the gauge Transformer on z2 3x3 h=0.5 (issue 28): training near -10, final -5.8 +- 0.07
+        ({"energy": -5.83, "energy_error": 0.07, "variance": 0.5}, None, "above the training energies"),
+        ({"energy": -10.0, "energy_error": 0.01, "variance": 18.6}, None, "final variance"),
+        ({"energy": -10.3, "energy_error": 0.01, "variance": 0.5}, -10.2, "below the exact"),
+        ({"energy": float("nan")}, None, "final energy is nan"),
+        ({"energy": -10.0, "energy_error": 0.01, "sector_penalty": 0.3}, None, "leaks out of the sector"),
+    ],
+    ids=["final-above-training", "variance-explodes", "below-exact", "nan", "sector-leak"],
+)
+def test_each_check_fires(final, exact, what):
+    h = _history(np.random.default_rng(1))
+    warnings = run_warnings(h, final, exact)
+    assert len(warnings) == 1 and what in warnings[0]
+
+
+def test_noise_at_the_tail_does_not_fire():
+    """A final estimate 3 combined errors above the training tail is noise, not a failure."""
+    h = _history(np.random.default_rng(2), err=0.05)
+    assert run_warnings(h, {"energy": -10.0 + 3 * 0.05, "energy_error": 0.05, "variance": 0.5}, None) == []
