@@ -35,6 +35,8 @@ class Method(abc.ABC):
     kind: ClassVar[str]
     Options: ClassVar[type]
     default_checkpoint_every: ClassVar[int] = 50
+    ground_state: ClassVar[bool] = True
+    """Whether the method seeks the ground state (its energy is then compared with the reference)."""
     resumable_keys: ClassVar[frozenset[str]] = frozenset()
     """Options that may differ between an archive and the configuration that resumes it
     (e.g. a larger ``n_iter`` to extend a finished run)."""

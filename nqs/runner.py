@@ -272,7 +272,7 @@ def run(
 
     # a method that is not after the ground state (``ground_state = False``: time evolution)
     # has no reference energy to be compared with
-    ref = problem.reference_energy() if getattr(config.method, "ground_state", True) else None
+    ref = problem.reference_energy() if config.method.ground_state else None
     exact, source = (ref if ref is not None else (None, None))
     if exact is not None:
         log(f"reference energy {exact:.10f} ({exact / problem.n_sites:.8f} per site) from {source}")
