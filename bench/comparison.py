@@ -45,9 +45,9 @@ import json
 import time
 from pathlib import Path
 
-from nqs.archive import ArchiveError, load
-from nqs.config import loads
-from nqs.runner import run
+from nqs.runs.archive import ArchiveError, load
+from nqs.runs.config import loads
+from nqs.runs.runner import run
 
 import report
 

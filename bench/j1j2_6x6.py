@@ -17,9 +17,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from nqs.archive import Archive, load
-from nqs.config import loads
-from nqs.runner import run
+from nqs.runs.archive import Archive, load
+from nqs.runs.config import loads
+from nqs.runs.runner import run
 
 import report
 

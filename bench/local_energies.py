@@ -24,7 +24,7 @@ import time
 import jax
 import numpy as np
 
-from nqs.config import loads
+from nqs.runs.config import loads
 from nqs.vmc import packed_kernel
 
 import report

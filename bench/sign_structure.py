@@ -33,9 +33,9 @@ from scipy.optimize import minimize
 
 import hamiltonians
 from hamiltonians.netket_backend import configs_to_netket
-from nqs.archive import load
+from nqs.runs.archive import load
 from nqs.models.autoregressive import marshall_sublattice
-from nqs.runner import archived_config
+from nqs.runs.runner import archived_config
 
 import report
 
@@ -69,7 +69,7 @@ def marshall_floor(h, sign: np.ndarray, start: np.ndarray, seed: int = 0) -> lis
 def trained_amplitudes(path: Path, states: np.ndarray) -> tuple[np.ndarray, int, dict]:
     """The archive's last checkpointed state evaluated on ``states`` (normalised), the step of
     that checkpoint and the run's ``[method]`` table. The method is rebuilt with the defaults
-    the archive ran with (:func:`nqs.runner.archived_config`), not today's."""
+    the archive ran with (:func:`nqs.runs.runner.archived_config`), not today's."""
     archive = load(path, checkpoint=True)
     if archive.checkpoint is None:
         raise SystemExit(f"{path}: no checkpoint to evaluate")

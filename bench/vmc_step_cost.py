@@ -1,6 +1,6 @@
 """Cost of one VMC step against the number of sites, for each ansatz of the toolkit.
 
-Each (model, L) runs the real run path (``nqs.config.loads`` + ``nqs.runner.run``) for a few
+Each (model, L) runs the real run path (``nqs.runs.config.loads`` + ``nqs.runs.runner.run``) for a few
 iterations at a fixed number of samples; a step is sampling + local energies + the SR update.
 The cost of a step is the median of the differences of the archive's ``wall_time`` history,
 the first (compilation) step excluded. The exponent ``b`` of ``t = a N^b`` is a least-squares
@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from nqs.config import loads
-from nqs.runner import run
+from nqs.runs.config import loads
+from nqs.runs.runner import run
 
 import report
 

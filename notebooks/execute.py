@@ -9,7 +9,7 @@ Each notebook runs in a fresh kernel of this interpreter (``python3`` kernelspec
 jupyter_client resolves to ``sys.executable``) with a temporary working directory, so the run
 archives it writes never land in the repository. ``--workdir DIR`` keeps them in ``DIR``
 instead; a rerun with the same ``DIR`` skips the runs that completed and resumes the interrupted
-ones (the notebooks run every point through ``nqs.sweep.run_point``). Cells have no time limit
+ones (the notebooks run every point through ``nqs.runs.sweep.run_point``). Cells have no time limit
 unless ``--timeout`` sets one: a study's run cell takes an hour.
 
 ``-p NAME=VALUE`` overrides parameters the way papermill does: a cell tagged

@@ -29,8 +29,8 @@ from netket.utils import struct
 
 from hamiltonians import Problem
 
-from .config import ConfigError, parse_options, suggest
-from .methods import Method, Recorder
+from .runs.config import ConfigError, parse_options, suggest
+from .runs.methods import Method, Recorder
 from .models import model_names, model_spec
 
 

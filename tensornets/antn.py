@@ -37,7 +37,7 @@ from netket.utils import HashableArray
 
 from hamiltonians import Problem
 from hamiltonians.lattice import SquareLattice
-from nqs.config import ConfigError, parse_options
+from nqs.runs.config import ConfigError, parse_options
 from nqs.models import ModelSpec, model_names, register_model
 from nqs.models.attention import cached
 from nqs.models.autoregressive import (

@@ -36,8 +36,8 @@ import quimb.tensor as qtn
 
 from hamiltonians import Problem
 from hamiltonians.automaton import SectorAutomaton, build_automaton
-from nqs.config import ConfigError
-from nqs.methods import Method, Recorder
+from nqs.runs.config import ConfigError
+from nqs.runs.methods import Method, Recorder
 
 
 @dataclass

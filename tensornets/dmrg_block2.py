@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from hamiltonians import Problem
-from nqs.methods import Recorder
+from nqs.runs.methods import Recorder
 
 from .block2_model import block2_su2_system, block2_system, operator_terms, su2_couplings
 from .dmrg import DMRG, DMRGOptions, extrapolation

@@ -32,8 +32,8 @@ import numpy as np
 
 import hamiltonians
 from hamiltonians import Problem
-from nqs.config import ConfigError, suggest
-from nqs.methods import Method, Recorder
+from nqs.runs.config import ConfigError, suggest
+from nqs.runs.methods import Method, Recorder
 
 ENGINES = ("exact", "mps")
 MAX_SUBSTEPS = 1024
@@ -144,7 +144,7 @@ def archived_state(options: EvolveOptions) -> tuple[Problem, str, Any]:
     """``(problem, kind, state)`` of ``initial_archive``: kind ``"mps"`` (site tensors
     ``(left, physical, right)``) or ``"vector"`` (``(amplitudes, winding)`` of an exact
     evolution). ``ValueError`` when the file holds neither."""
-    from nqs.archive import ArchiveError, load
+    from nqs.runs.archive import ArchiveError, load
 
     from .tdvp import mps_to_arrays
 

@@ -21,7 +21,7 @@ contraction at bond dimension ``chi`` (quimb ``compute_local_expectation``, norm
 
 Sector: the PEPS does not fix total ``S^z``. For the SU(2)-symmetric ``j1j2`` model every ground
 multiplet has a member in the default sector (``S^z = 0`` or ``1/2``), so the PEPS targets the
-global ground energy; other sectors and models raise :class:`~nqs.config.ConfigError`.
+global ground energy; other sectors and models raise :class:`~nqs.runs.config.ConfigError`.
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ import quimb.tensor as qtn
 from hamiltonians import Problem
 from hamiltonians.lattice import SquareLattice
 from hamiltonians.local_ham import local_ham_2d_obstacle
-from nqs.config import ConfigError
-from nqs.methods import Method, Recorder
+from nqs.runs.config import ConfigError
+from nqs.runs.methods import Method, Recorder
 
 # Problems whose default sector holds the global ground state (see the module docstring).
 _SU2_SPIN_MODELS = frozenset({"j1j2"})

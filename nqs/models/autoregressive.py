@@ -397,9 +397,9 @@ def resolved_autos(problem: Problem, options: Any) -> dict[str, Any]:
     """The values that the ``"auto"`` options of a model's (or method's) ``options`` dataclass
     take on ``problem``, by key: ``symmetrize``, ``sign_prior`` and ``phase`` as the builders
     resolve them, and the options' own (``resolve_auto(problem)``, e.g. the Transformer's
-    projection). Stored in archives (:func:`nqs.runner.resolved_options`) so that a later change
+    projection). Stored in archives (:func:`nqs.runs.runner.resolved_options`) so that a later change
     of an ``auto`` rule, not only of a default, is seen on resume and by
-    :func:`nqs.runner.archived_config`; building with the returned values gives the same model."""
+    :func:`nqs.runs.runner.archived_config`; building with the returned values gives the same model."""
     out: dict[str, Any] = {}
     if getattr(options, "symmetrize", None) == "auto":
         out["symmetrize"] = _auto_symmetrize(problem)

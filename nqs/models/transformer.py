@@ -187,7 +187,7 @@ class TransformerOptions(GaugeTransformerOptions):
 
     predates: ClassVar[dict[str, Any]] = {"project_amplitude": False, "real_sign": False}
     """The behaviour of archives written before an option existed
-    (:func:`nqs.runner.archived_config`)."""
+    (:func:`nqs.runs.runner.archived_config`)."""
 
     phase: Literal["auto", "learned", "fixed", "vit"] = "auto"
 

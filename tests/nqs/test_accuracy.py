@@ -18,7 +18,7 @@ import pytest
 
 import hamiltonians
 from nqs import config as cfg
-from nqs.runner import run
+from nqs.runs.runner import run
 
 
 def vmc_run(tmp_path: Path, problem: dict, model: str, seed: int = 0) -> tuple[dict, float]:

@@ -359,7 +359,7 @@ def test_auto_phase_is_fixed_exactly_where_the_sign_is_known(name, params, model
 
 
 def test_fixed_phase_is_refused_where_it_is_not_exact():
-    from nqs.config import ConfigError, loads
+    from nqs.runs.config import ConfigError, loads
 
     with pytest.raises(ConfigError, match="phase 'fixed'.*stoquastic"):
         loads('[problem]\nname = "j1j2"\nLx = 4\nLy = 4\nJ2 = 0.5\n\n[method]\nkind = "vmc"\nmodel = "transformer"\nphase = "fixed"\n')
@@ -416,9 +416,9 @@ BAD_CONFIGS = {
 
 @pytest.mark.parametrize("key", list(BAD_CONFIGS), ids=list(BAD_CONFIGS))
 def test_bad_configurations_fail_when_parsed(key):
-    """Mistakes are reported by ``nqs.config.loads``, before any model is built or compiled,
+    """Mistakes are reported by ``nqs.runs.config.loads``, before any model is built or compiled,
     with a message naming the fix."""
-    from nqs.config import ConfigError, loads
+    from nqs.runs.config import ConfigError, loads
 
     problem, method, message = BAD_CONFIGS[key]
     text = f'[problem]\n{problem}\n\n[method]\nkind = "vmc"\n{method}\n'
@@ -431,8 +431,8 @@ def test_vmc_steps_under_on_the_fly_sr(model, tmp_path):
     """More parameters than samples: NetKet's SR takes its on-the-fly NTK route, which evaluates
     the model inside shard_map (scan carries must match the inputs' sharding type). Regression:
     the GRU's initial hidden state used to fail there."""
-    from nqs.config import loads
-    from nqs.runner import run
+    from nqs.runs.config import loads
+    from nqs.runs.runner import run
 
     # one layer: the regression is about the scan carry, not the depth, and compiling the
     # on-the-fly NTK of a deeper model costs tens of seconds

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from nqs.config import ConfigError, load, loads
+from nqs.runs.config import ConfigError, load, loads
 
 GOOD = """
 [problem]

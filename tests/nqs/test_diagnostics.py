@@ -4,7 +4,7 @@ and showing of warnings is tested in test_runner.py on a real run)."""
 import numpy as np
 import pytest
 
-from nqs.diagnostics import run_warnings
+from nqs.runs.diagnostics import run_warnings
 
 
 def _history(rng, n=100, e=-10.0, err=0.01, var=0.5):

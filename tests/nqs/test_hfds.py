@@ -11,7 +11,7 @@ import pytest
 
 import hamiltonians
 from nqs import config
-from nqs.config import ConfigError
+from nqs.runs.config import ConfigError
 from nqs.models import model_spec
 from nqs.models.hfds import HFDS, HFDSOptions, mean_field_orbitals
 

@@ -14,8 +14,8 @@ import pytest
 from netket.vqs.mc import get_local_kernel
 from netket.vqs.mc.kernels_packed import local_value_kernel_jax_packed
 
-from nqs.config import loads
-from nqs.runner import run
+from nqs.runs.config import loads
+from nqs.runs.runner import run
 from nqs.vmc import packed_kernel
 
 SMALL_TRANSFORMER = 'd_model = 8\nn_heads = 2\nn_layers = 1'

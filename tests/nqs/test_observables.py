@@ -101,7 +101,7 @@ def test_unknown_observable_is_rejected():
 
 
 def test_runs_store_requested_observables(tmp_path):
-    from nqs import archive, config, runner
+    from nqs.runs import archive, config, runner
 
     text = f"""
 [problem]

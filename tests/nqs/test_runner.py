@@ -14,8 +14,8 @@ import pytest
 
 import nqs
 from nqs import config as cfg
-from nqs.cli import main
-from nqs.runner import RunError, run
+from nqs.runs.cli import main
+from nqs.runs.runner import RunError, run
 from nqs.vmc import VMC
 
 CONFIG = """
@@ -90,7 +90,7 @@ def test_a_suspicious_result_is_stored_and_shown_as_warned(finished, tmp_path, c
 
 def test_archive_contents(finished):
     a, tmp = finished
-    b = nqs.archive.load(a.path, checkpoint=True)
+    b = nqs.runs.archive.load(a.path, checkpoint=True)
     assert b.status == "completed"
     assert b.config["method"]["model"] == "rbm"
     assert b.problem["name"] == "heisenberg_chain" and b.problem["n_sites"] == 10
@@ -124,7 +124,7 @@ def test_killed_run_resumes_to_the_same_result(finished, tmp_path):
     ref, _ = finished
     path = write_config(tmp_path, "killed", every=20)
     archive = tmp_path / "killed.h5"
-    cmd = [sys.executable, "-m", "nqs.cli", "run", str(path), "--quiet"]
+    cmd = [sys.executable, "-m", "nqs.runs.cli", "run", str(path), "--quiet"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp_path)
     deadline = time.time() + 240
     step = 0
@@ -167,7 +167,7 @@ def test_resume_refuses_changed_defaults(finished, tmp_path):
     shutil.copy(ref.path, tmp_path / "moved.h5")
     moved = nqs.load(tmp_path / "moved.h5", checkpoint=True)
     moved.meta["options"] = json.dumps({**stored, "diag_shift": 0.123})
-    nqs.archive.save(moved.path, moved)
+    nqs.runs.archive.save(moved.path, moved)
     conf = cfg.load(write_config(tmp_path, "moved", n_iter=151))
     with pytest.raises(RunError, match=r"default diag_shift: archive 0.123, now 0.01"):
         run(conf, resume=True, progress=False, log=lambda s: None)
@@ -223,7 +223,7 @@ def test_archived_config_pins_the_defaults_the_archive_ran_with(finished, tmp_pa
     import shutil
     from types import SimpleNamespace
 
-    from nqs.runner import archived_config, resolved_options
+    from nqs.runs.runner import archived_config, resolved_options
 
     ref, _ = finished
     rebuilt = archived_config(ref)
@@ -261,7 +261,7 @@ def test_auto_options_are_stored_as_resolved(tmp_path):
     from types import SimpleNamespace
 
     from nqs.models import model_spec
-    from nqs.runner import _check_resumable, archived_config, resolved_options
+    from nqs.runs.runner import _check_resumable, archived_config, resolved_options
 
     text = '[problem]\nname = "j1j2"\nLx = 4\nLy = 4\nJ2 = 0.5\n\n[method]\nkind = "vmc"\nmodel = "transformer"\n'
     conf = cfg.loads(text)

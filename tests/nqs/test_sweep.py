@@ -7,8 +7,8 @@ import pytest
 
 import hamiltonians
 import nqs
-from nqs.config import ConfigError
-from nqs.sweep import parse_param, sweep
+from nqs.runs.config import ConfigError
+from nqs.runs.sweep import parse_param, sweep
 
 DMRG = """
 [problem]

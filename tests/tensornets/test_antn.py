@@ -16,9 +16,9 @@ import pytest
 import hamiltonians
 from hamiltonians.netket_backend import configs_from_netket, configs_to_netket
 from nqs import config as cfg
-from nqs.config import ConfigError
-from nqs.methods import method_class
-from nqs.runner import run
+from nqs.runs.config import ConfigError
+from nqs.runs.methods import method_class
+from nqs.runs.runner import run
 from nqs.sampling.direct_sampler import make_direct_sampler
 from tensornets.antn import ANTN, ANTNModelOptions, build_antn
 

@@ -6,7 +6,7 @@ from conftest import QuietRecorder as _Quiet
 
 import hamiltonians
 from nqs import config as cfg
-from nqs.runner import run
+from nqs.runs.runner import run
 from tensornets.dmrg import DMRG, DMRGOptions, asymptotic_points, extrapolation
 
 CONFIG = """
@@ -252,8 +252,8 @@ def test_extrapolation_never_lands_above_the_last_point():
 def test_plot_of_the_extrapolation(tmp_path):
     # the fitted points stored in the archive are the ones the extrapolated energy came from:
     # a line through them meets eps = 0 at energy_extrapolated
-    from nqs.cli import main
-    from nqs.plotting import plot_truncation
+    from nqs.runs.cli import main
+    from nqs.runs.plotting import plot_truncation
 
     a = dmrg_run(tmp_path, "heisenberg_chain", dict(L=16, pbc=False), [4, 6, 8], 12, tag="chain")
     r = a.result

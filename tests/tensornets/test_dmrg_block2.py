@@ -7,9 +7,9 @@ import tomli_w
 
 import hamiltonians
 from nqs import config as cfg
-from nqs.config import ConfigError
+from nqs.runs.config import ConfigError
 from nqs.observables import measure_exact
-from nqs.runner import run
+from nqs.runs.runner import run
 from tensornets.block2_model import block2_available, charges_of, operator_terms, su2_couplings
 from tensornets.dmrg import DMRG, DMRGOptions, resolve_backend
 

@@ -7,9 +7,9 @@ import scipy.linalg as sla
 
 import hamiltonians
 from hamiltonians.exact import BasisIndex, sparse_hamiltonian
-from nqs.config import ConfigError, loads
+from nqs.runs.config import ConfigError, loads
 from nqs.observables import measure_exact
-from nqs.runner import run
+from nqs.runs.runner import run
 from tensornets.evolution import Evolve, EvolveOptions
 
 
@@ -203,8 +203,8 @@ def test_bad_input_fails_before_compute(method, message):
 
 def test_plot_draws_observables_against_time(tmp_path):
     """``nqs plot`` of evolution archives: one panel per observable against time."""
-    from nqs.archive import load
-    from nqs.plotting import plot_energy
+    from nqs.runs.archive import load
+    from nqs.runs.plotting import plot_energy
 
     paths = []
     for engine in ("exact", "mps"):

@@ -6,8 +6,8 @@ from conftest import QuietRecorder as _Quiet
 
 import hamiltonians
 from nqs import config as cfg
-from nqs.config import ConfigError
-from nqs.runner import run
+from nqs.runs.config import ConfigError
+from nqs.runs.runner import run
 from tensornets.peps import PEPS, PEPSOptions
 
 CONFIG = """

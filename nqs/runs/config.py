@@ -204,7 +204,7 @@ def loads(text: str, path: Path | None = None) -> RunConfig:
     options = cls.parse_options(meth, problem, where=f"{where}: [method] (kind = {kind!r})")
     out = parse_options(OutputOptions, raw.get("output", {}), where=f"{where}: [output]")
     if out.observables:
-        from .observables import available
+        from ..observables import available
 
         known = available(problem)
         for name in out.observables:

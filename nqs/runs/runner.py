@@ -143,7 +143,7 @@ def resolved_options(options: Any, problem: Problem | None = None) -> str:
     of the method and of its model are stored as what they resolve to there
     (:func:`~nqs.models.autoregressive.resolved_autos`: the symmetry average, the sign prior, the
     phase, the Transformer's projection), so that a changed rule is seen too."""
-    from .models.autoregressive import resolved_autos
+    from ..models.autoregressive import resolved_autos
 
     record = dataclasses.asdict(options)
     if problem is not None:

@@ -94,7 +94,7 @@ def _cmd_models(args) -> int:
     import hamiltonians
 
     from .methods import available_methods
-    from .models import model_names, model_spec
+    from ..models import model_names, model_spec
 
     print("Hamiltonians (hamiltonians.get / [problem] name):")
     for _, line in hamiltonians.available().items():

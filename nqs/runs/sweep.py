@@ -1,7 +1,7 @@
 """``nqs sweep``: many independent runs of one configuration over a parameter grid.
 
 Each point is a complete run configuration (the base config with the swept values substituted and
-its own archive), executed by :func:`nqs.runner.run` in a process pool, or on a Dask cluster when a
+its own archive), executed by :func:`nqs.runs.runner.run` in a process pool, or on a Dask cluster when a
 scheduler address is given. The sweep directory holds one archive per point and ``index.json``
 (rewritten atomically after every point) with each point's values, archive, status, energy and
 error. A point that fails is retried up to ``retries`` times and then reported as failed with its

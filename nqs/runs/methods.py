@@ -1,6 +1,6 @@
 """The contract between the runner and a ground-state method (VMC, DMRG, PEPS, ANTN).
 
-Methods are found through the ``nqs.methods`` entry-point group declared in ``pyproject.toml``
+Methods are found through the ``nqs.runs.methods`` entry-point group declared in ``pyproject.toml``
 (``vmc`` lives here, ``dmrg`` and the other tensor-network methods in :mod:`tensornets`), so the
 runner never imports :mod:`tensornets` itself and the dependency direction of the design holds.
 """
@@ -48,7 +48,7 @@ class Method(abc.ABC):
     @classmethod
     def parse_options(cls, table: dict[str, Any], problem: Problem, where: str) -> Any:
         """Typed options from the ``[method]`` table; incompatibilities with the problem raise
-        :class:`~nqs.config.ConfigError` before any computation."""
+        :class:`~nqs.runs.config.ConfigError` before any computation."""
         options = parse_options(cls.Options, table, where, ignore=("kind",))
         cls.check(problem, options, where)
         return options
