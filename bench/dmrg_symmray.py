@@ -1,10 +1,12 @@
 """Issue 27, point 2: DMRG on ``symmray`` block-sparse arrays against our block2 backend.
 
 The issue asked to try DMRG inside quimb with symmray (block-sparse U(1) arrays for quimb
-tensors) before adding block2. quimb's ``DMRG2`` does not run on symmray arrays: its local
-eigensolve flattens the two-site tensor with ``to_dense`` and hands scipy a dense
-``TNLinearOperator`` (``--only quimb_check`` records the error). This script is therefore the
-smallest charge-conserving two-site DMRG written directly on symmray's ``U1Array``:
+tensors) before adding block2. quimb's ``DMRG2`` does not run on symmray arrays
+(``--only quimb_check`` records how: with symmray's default fused ``tensordot`` the environment
+contraction fails on a block-size mismatch; with every ``tensordot`` forced block-wise ``<H>``
+is right, but the local eigensolve hands scipy a dense ``LinearOperator``). This script is
+therefore the smallest charge-conserving two-site DMRG written directly on symmray's
+``U1Array``, a bench prototype that the package never imports:
 
 * MPO: :func:`hamiltonians.mpo.build_mpo` of the registry's terms (the exact MPO the quimb
   backend uses), each virtual state given the U(1) charge it carries (propagated from the left
@@ -20,11 +22,14 @@ smallest charge-conserving two-site DMRG written directly on symmray's ``U1Array
   block-wise ``svd_truncated`` (``max_bond`` over all charge blocks together). No noise.
 * Energy of a sweep: the last local eigenvalue; the final energy: ``<H>`` of the truncated MPS.
 
-Both engines then run the same schedule (``--chis``, ``--sweeps-per`` sweeps at each, fixed:
-no early stop) on the same problem, one after the other in this process; rows give, per bond
+Both engines then run the same schedule (``--torus-chis``, ``--cylinder-chis``; ``--sweeps-per``
+sweeps at each, no early stop) on the same problem, one after the other in this process; rows
+give, per bond
 dimension, the energy after its last sweep, the seconds per sweep at it (mean over its sweeps)
-and the ratio symmray / block2 of those seconds. ``--budget`` stops an engine after the sweep
-that passes it (rows it did not reach are absent). Sections (``--only``):
+and the ratio symmray / block2 of those seconds, in wall clock and in CPU time of the process
+(all threads; on a shared machine the CPU time of a one-thread run is the steadier number:
+``--threads 1`` with ``OMP_NUM_THREADS=1``). ``--budget`` (CPU seconds) stops an engine after
+the sweep that passes it (rows it did not reach are absent). Sections (``--only``):
 
 * ``torus``: J1-J2 4x4 torus, ``J2 = 0.5`` (ED by ``problem.exact()``);
 * ``cylinder``: J1-J2 6x6 cylinder (periodic around 6 sites, as ``bench/dmrg_scale.py``);
@@ -32,7 +37,7 @@ that passes it (rows it did not reach are absent). Sections (``--only``):
 
 Writes ``bench/results/dmrg_symmray.json`` (rows merged by section) and prints the table.
 
-    python bench/dmrg_symmray.py --only torus --chis 64 128 256
+    OMP_NUM_THREADS=1 python bench/dmrg_symmray.py --only torus cylinder --threads 1
 """
 
 from __future__ import annotations
@@ -41,15 +46,11 @@ import argparse
 import json
 import math
 import os
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # report.py, when imported by path
-
-import hamiltonians  # noqa: E402
+import hamiltonians
 
 J1J2_TORUS = dict(Lx=4, Ly=4, J2=0.5, pbc=True)
 J1J2_CYLINDER = dict(Lx=6, Ly=6, J2=0.5, pbc=[True, False])
@@ -148,6 +149,10 @@ def random_mps(problem, chi0: int, seed: int = 0):
         bonds.append({Q: max(1, min(left[b][Q], right[b][target - Q], round(chi0 * w / total)))
                       for Q, w in weight.items()})
     bonds.append({target: 1})
+    # the physical index maps (local state -> position in the block) are the identity only when
+    # each charge occurs once per site, as for spin 1/2
+    if any(len(set(q)) != len(q) for q in site_q):
+        raise ValueError("the prototype handles one local state per charge (spin 1/2)")
     mps = []
     for s in range(n):
         phys: dict[int, int] = {}
@@ -160,10 +165,6 @@ def random_mps(problem, chi0: int, seed: int = 0):
                     blocks[(ql, qp, ql + qp)] = rng.normal(size=(dl, dp, bonds[s + 1][ql + qp]))
         idx = (BlockIndex(bonds[s], True), BlockIndex(phys, True), BlockIndex(bonds[s + 1], False))
         mps.append(sr.U1Array.from_blocks(blocks, duals=idx, charge=0))
-    # the physical index maps (local state -> position in the block) are the identity only when
-    # each charge occurs once per site, as for spin 1/2
-    if any(len(set(q)) != len(q) for q in site_q):
-        raise ValueError("the prototype handles one local state per charge (spin 1/2)")
     for s in range(n - 1, 0, -1):
         u, _, vh = split(mps[s], 0, cutoff=0.0, absorb="left", left_axes=1)
         mps[s] = vh
@@ -213,6 +214,7 @@ class SymmrayDMRG:
             self.R[s - 1] = self._grow_right(self.R[s], self.A[s], self.W[s])
         self.forward = True
         self.energy = float("nan")
+        self.products = 0  # effective-Hamiltonian products, all updates so far
 
     def _grow_left(self, L, A, W):
         td = self.sr.tensordot
@@ -232,7 +234,7 @@ class SymmrayDMRG:
         x = td(x, W1, axes=([0, 2], [0, 3]))  # (l', p2, r, wm, o1)
         x = td(x, W2, axes=([3, 1], [0, 3]))  # (l', r, o1, wr, o2)
         x = td(x, R, axes=([1, 3], [0, 1]))  # (l', o1, o2, r')
-        return x.transpose((0, 1, 2, 3))
+        return x.transpose((0, 1, 2, 3))  # already theta's order (kept: the measured code)
 
     def _local(self, i: int, chi: int) -> tuple[float, float]:
         """Optimise sites ``i, i+1``; returns (eigenvalue, discarded weight)."""
@@ -264,6 +266,7 @@ class SymmrayDMRG:
         L, R, W1, W2 = self.L[i], self.R[i + 1], self.W[i], self.W[i + 1]
 
         def matvec(v):
+            self.products += 1
             return pack(self._heff(L, W1, W2, R, unpack(np.asarray(v).ravel())))
 
         v0 = pack(theta)
@@ -314,8 +317,11 @@ class SymmrayDMRG:
 
 
 # ------------------------------------------------------------------------------ bench
-def run_symmray(problem, chis: list[int], sweeps_per: int, budget: float, seed: int = 0, label: str = ""):
-    """Fixed schedule; returns per-sweep log ``(chi, seconds, energy, eps, bond)`` and <H>."""
+def run_symmray(problem, chis: list[int], sweeps_per: int, budget: float, seed: int = 0, label: str = "",
+                threads: int = 0):
+    """Fixed schedule; returns the per-sweep log ``(chi, seconds, energy, eps, bond, cpu seconds,
+    products per update)``, ``<H>`` of the final MPS and the set-up seconds. ``threads`` is not
+    used: numpy's BLAS takes its threads from ``OMP_NUM_THREADS`` and the like."""
     t0 = time.perf_counter()
     eng = SymmrayDMRG(problem, chis[0], seed=seed)
     setup = time.perf_counter() - t0
@@ -323,39 +329,47 @@ def run_symmray(problem, chis: list[int], sweeps_per: int, budget: float, seed: 
     log, spent = [], 0.0
     for chi in chis:
         for _ in range(sweeps_per):
-            t = time.perf_counter()
+            t, c, n0 = time.perf_counter(), time.process_time(), eng.products
             e, eps, bond = eng.sweep(chi)
-            dt = time.perf_counter() - t
-            spent += dt
-            log.append((chi, dt, e, eps, bond))
+            dt, dc = time.perf_counter() - t, time.process_time() - c
+            spent += dc
+            per_update = (eng.products - n0) / (problem.n_sites - 1)
+            log.append((chi, dt, e, eps, bond, dc, per_update))
             print(f"  symmray {label} chi {chi}: E/N {e / problem.n_sites:.10f} eps {eps:.1e} bond {bond}"
-                  f" {dt:.1f} s", flush=True)
+                  f" {dt:.1f} s (cpu {dc:.1f} s, {per_update:.0f} products per update)", flush=True)
             if spent > budget:
                 print(f"  symmray {label}: budget of {budget:.0f} s spent", flush=True)
                 return log, eng.expectation(), setup
     return log, eng.expectation(), setup
 
 
-def run_block2(problem, chis: list[int], sweeps_per: int, budget: float, seed: int = 0, label: str = ""):
+def run_block2(problem, chis: list[int], sweeps_per: int, budget: float, seed: int = 0, label: str = "",
+               threads: int = 0):
     from tensornets.dmrg import DMRGOptions
     from tensornets.dmrg_block2 import Block2DMRG
 
-    opts = DMRGOptions(backend="block2", symmetry="abelian", bond_dims=chis, max_sweeps=sweeps_per * len(chis),
+    opts = DMRGOptions(backend="block2", symmetry="abelian", bond_dims=chis,
+                       max_sweeps=sweeps_per * len(chis),
                        min_sweeps_per_bond_dim=sweeps_per, max_sweeps_per_bond_dim=sweeps_per, tol=1e-300,
-                       truncation_tol=0.0, seed=seed)
+                       truncation_tol=1e-300, seed=seed, threads=threads)
     t0 = time.perf_counter()
     m = Block2DMRG(problem, opts)
     setup = time.perf_counter() - t0
     print(f"  block2 {label}: set-up {setup:.1f} s", flush=True)
     log: list = []
+    cpu = [time.process_time()]
 
     class Rec:
         def record(self, step, v):
             chi = chis[min(step // sweeps_per, len(chis) - 1)]
-            log.append((chi, v["sweep_seconds"], v["energy"], v["truncation_error"], int(v["bond_dim"])))
+            c = time.process_time()  # since the previous record: the sweep and the bookkeeping
+            log.append((chi, v["sweep_seconds"], v["energy"], v["truncation_error"], int(v["bond_dim"]),
+                        c - cpu[0], None))
+            cpu[0] = c
             print(f"  block2 {label} chi {chi}: E/N {v['energy'] / problem.n_sites:.10f}"
-                  f" eps {v['truncation_error']:.1e} bond {int(v['bond_dim'])} {v['sweep_seconds']:.1f} s", flush=True)
-            if sum(x[1] for x in log) > budget:
+                  f" eps {v['truncation_error']:.1e} bond {int(v['bond_dim'])} {v['sweep_seconds']:.1f} s",
+                  flush=True)
+            if sum(x[5] for x in log) > budget:
                 raise TimeoutError
 
         def checkpoint_due(self, step):
@@ -383,23 +397,35 @@ def rows_of(section, name, engine, log, final_energy, reference, n_sites, setup)
             "last_sweep_energy": at[-1][2],
             "relative_error": None if reference is None else abs(e - reference) / abs(reference),
             "truncation_error": at[-1][3],
-            "seconds_per_sweep": float(np.mean([x[1] for x in at])), "setup_seconds": setup,
+            "seconds_per_sweep": float(np.mean([x[1] for x in at])),
+            "cpu_seconds_per_sweep": float(np.mean([x[5] for x in at])),
+            "products_per_update": None if at[-1][6] is None else float(np.mean([x[6] for x in at])),
+            "setup_seconds": setup,
         })
     return rows
 
 
-def compare(section, name, problem, reference, args):
-    sym_log, sym_e, sym_setup = run_symmray(problem, args.chis, args.sweeps_per, args.budget, label=name)
-    b2_log, b2_e, b2_setup = run_block2(problem, args.chis, args.sweeps_per, args.budget, label=name)
-    sym = rows_of(section, name, "symmray (U1, prototype)", sym_log, sym_e, reference, problem.n_sites, sym_setup)
-    b2 = rows_of(section, name, "block2 (abelian)", b2_log, b2_e, reference, problem.n_sites, b2_setup)
-    by_chi = {r["bond_dim"]: r for r in b2}
-    for r in sym:
-        o = by_chi.get(r["bond_dim"])
-        if o is not None:
-            r["ratio_symmray_over_block2"] = r["seconds_per_sweep"] / o["seconds_per_sweep"]
-            r["energy_difference_to_block2"] = r["energy"] - o["energy"]
-    return sym + b2
+def compare(section, name, problem, reference, args, chis):
+    out = {}
+    for engine, run, label in (("symmray", run_symmray, "symmray (U1, prototype)"),
+                               ("block2", run_block2, "block2 (abelian)")):
+        if engine not in args.engines:
+            continue
+        load = os.getloadavg()[0]
+        log, energy, setup = run(problem, chis, args.sweeps_per, args.budget, label=name,
+                                 threads=args.threads)
+        out[engine] = rows_of(section, name, label, log, energy, reference, problem.n_sites, setup)
+        for r in out[engine]:
+            r["load_average_before"] = load
+    if "symmray" in out and "block2" in out:
+        by_chi = {r["bond_dim"]: r for r in out["block2"]}
+        for r in out["symmray"]:
+            o = by_chi.get(r["bond_dim"])
+            if o is not None:
+                r["ratio_symmray_over_block2"] = r["seconds_per_sweep"] / o["seconds_per_sweep"]
+                r["cpu_ratio_symmray_over_block2"] = r["cpu_seconds_per_sweep"] / o["cpu_seconds_per_sweep"]
+                r["energy_difference_to_block2"] = r["energy"] - o["energy"]
+    return [r for rows in out.values() for r in rows]
 
 
 def section_torus(args):
@@ -407,12 +433,12 @@ def section_torus(args):
     t0 = time.perf_counter()
     ref = p.exact()
     print(f"  ED of the J1-J2 4x4 torus: {ref:.12f} ({time.perf_counter() - t0:.0f} s)", flush=True)
-    return compare("torus", "j1j2 4x4 torus J2=0.5", p, ref, args)
+    return compare("torus", "j1j2 4x4 torus J2=0.5", p, ref, args, args.torus_chis)
 
 
 def section_cylinder(args):
     p = hamiltonians.get("j1j2", **J1J2_CYLINDER)
-    return compare("cylinder", "j1j2 6x6 cylinder J2=0.5", p, None, args)
+    return compare("cylinder", "j1j2 6x6 cylinder J2=0.5", p, None, args, args.cylinder_chis)
 
 
 def section_quimb_check(args):
@@ -453,7 +479,8 @@ def section_quimb_check(args):
         finally:
             sr.AbelianArray._tensordot_abelian = original
         print(f"  quimb with symmray arrays, tensordot {mode}: {out}", flush=True)
-        rows.append({"section": "quimb_check", "problem": "heisenberg_chain L=8", "engine": "quimb DMRG2 + symmray",
+        rows.append({"section": "quimb_check", "problem": "heisenberg_chain L=8",
+                     "engine": "quimb DMRG2 + symmray",
                      "tensordot_mode": mode, "outcome": "; ".join(f"{k}: {v}" for k, v in out.items()),
                      "reference": p.exact(), "ours_expectation_of_start": ours,
                      "versions": f"quimb {quimb.__version__}, symmray {sr.__version__}"})
@@ -468,21 +495,35 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--only", nargs="+", choices=sorted(SECTIONS), default=list(SECTIONS))
-    ap.add_argument("--chis", type=int, nargs="+", default=[64, 128, 256])
+    ap.add_argument("--torus-chis", type=int, nargs="+", default=[64, 128, 256, 512])
+    ap.add_argument("--cylinder-chis", type=int, nargs="+", default=[64, 128, 256])
     ap.add_argument("--sweeps-per", type=int, default=2)
-    ap.add_argument("--budget", type=float, default=600.0, help="seconds of sweeps per engine and problem")
+    ap.add_argument("--engines", nargs="+", choices=["symmray", "block2"], default=["symmray", "block2"])
+    ap.add_argument("--budget", type=float, default=600.0,
+                    help="CPU seconds of sweeps per engine and problem (checked after each sweep)")
+    ap.add_argument("--threads", type=int, default=0,
+                    help="block2's threads (0: all cores); set OMP_NUM_THREADS etc. for numpy's BLAS")
     args = ap.parse_args()
     path = report.RESULTS / "dmrg_symmray.json"
-    old = json.loads(path.read_text()) if path.exists() else {"rows": []}
-    rows = [r for r in old["rows"] if r.get("section") not in args.only]
     columns = ["section", "problem", "engine", "bond_dim", "sweeps", "energy", "relative_error",
-               "truncation_error", "seconds_per_sweep", "ratio_symmray_over_block2"]
+               "truncation_error", "seconds_per_sweep", "cpu_seconds_per_sweep", "ratio_symmray_over_block2",
+               "cpu_ratio_symmray_over_block2"]
     threads = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+    threads["block2"] = args.threads or len(os.sched_getaffinity(0))
+    new: list = []
+
+    def write(quiet):
+        # the file is read again at each write, so sections run by separate processes all stay
+        old = json.loads(path.read_text()) if path.exists() else {"rows": []}
+        done = {r["section"] for r in new}
+        keep = [r for r in old["rows"] if r.get("section") not in done]
+        report.write("dmrg_symmray", keep + new, columns, quiet=quiet, threads=threads)
+
     for name in args.only:
         print(f"== {name}", flush=True)
-        rows += SECTIONS[name](args)
-        report.write("dmrg_symmray", rows, columns, quiet=True, threads=threads)
-    report.write("dmrg_symmray", rows, columns, threads=threads)
+        new += SECTIONS[name](args)
+        write(quiet=True)
+    write(quiet=False)
 
 
 if __name__ == "__main__":
