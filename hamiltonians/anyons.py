@@ -119,7 +119,9 @@ def f_matrix(a: float, b: float, c: float, d: float, k: int) -> tuple[list[float
 @cache
 def label_space(k: int) -> LocalSpace:
     """One fusion-path label of SU(2)_k: basis index ``n`` is the label ``j = n / 2``; operators
-    are the ket-bras ``|n><m|`` of every local space; quantum number ``"j"``."""
+    are the ket-bras ``|n><m|`` of every local space; quantum number ``"j"``. NetKet value of
+    label ``j``: ``2j`` (the basis index), a ``Fock(n_max=k)`` site of
+    :func:`hamiltonians.netket_backend.build_hilbert`."""
     labels = tuple(str(n // 2) if n % 2 == 0 else f"{n}/2" for n in range(k + 1))
     return LocalSpace(
         name=f"su2_{k}_label",
@@ -127,6 +129,7 @@ def label_space(k: int) -> LocalSpace:
         ops={},
         quantum_numbers={"j": np.arange(k + 1) / 2.0},
         parity=(0,) * (k + 1),
+        netket_values=tuple(float(n) for n in range(k + 1)),
         description=f"SU(2)_{k} fusion-path label: index n = 2j, j = 0, 1/2, ..., {k}/2",
     )
 

@@ -9,7 +9,9 @@ NetKet's Jordan-Wigner machinery (mode order: all down orbitals, then all up) ch
 
 Constraints map to NetKet as follows: a fixed total ``S^z`` to ``Spin(total_sz=...)``; fixed
 electron numbers to :class:`TJFermions` (``SpinOrbitalFermions`` without double occupancy);
-Gauss's law to :class:`LinearConstraintNK`. The latter two add methods to NetKet's
+Gauss's law to :class:`LinearConstraintNK`; table constraints (anyon fusion paths: labels
+``0 .. d-1`` as ``Fock(n_max=d-1)`` values) to :class:`AutomatonConstraintNK`, the sector
+automaton's acceptance. The latter three add methods to NetKet's
 ``random_state`` dispatch (same dispatcher, same name) so Metropolis chains start in the sector.
 """
 
@@ -154,6 +156,58 @@ def random_state(hilb: TJFermions, key, batches: int, *, dtype=None):  # noqa: F
 
 
 
+class AutomatonConstraintNK(nk.hilbert.constraint.DiscreteHilbertConstraint):
+    """NetKet form of any :class:`hamiltonians.constraints.Constraint`, read off its sector
+    automaton (:mod:`hamiltonians.automaton`): a configuration is allowed when the automaton
+    accepts its local indices. Generic over linear sums and table constraints
+    (:class:`~hamiltonians.constraints.AllowedTuples`, anyon fusion paths); configurations hold
+    NetKet local values, ``values`` lists them in local-basis order."""
+
+    table: np.ndarray = struct.field(pytree_node=False)
+    values: tuple = struct.field(pytree_node=False)
+    _key: tuple = struct.field(pytree_node=False)
+    _source: Constraint = struct.field(pytree_node=False)
+
+    def __init__(self, constraint: Constraint):
+        from .automaton import build_automaton
+
+        self.table = build_automaton(constraint).padded()[0]
+        self.values = tuple(float(v) for v in constraint.space.netket_values)
+        self._source = constraint
+        self._key = (self.table.shape, self.table.tobytes(), self.values)
+
+    def __call__(self, x):
+        vals = jnp.asarray(self.values, dtype=x.dtype)
+        a = jnp.argmax(x[..., None] == vals, axis=-1).astype(jnp.int32)
+        lead = a.shape[:-1]
+        a = a.reshape(-1, a.shape[-1])
+        table = jnp.asarray(self.table)
+
+        def advance(s, inputs):
+            t_k, a_k = inputs
+            nxt = jnp.take_along_axis(t_k[jnp.maximum(s, 0)], a_k[:, None], axis=-1)[:, 0]
+            return jnp.where(s < 0, -1, nxt), None
+
+        final, _ = jax.lax.scan(advance, jnp.zeros(a.shape[0], dtype=jnp.int32), (table, a.T))
+        return (final >= 0).reshape(lead)
+
+    def __hash__(self):
+        return hash(("AutomatonConstraintNK", self._key))
+
+    def __eq__(self, other):
+        return isinstance(other, AutomatonConstraintNK) and self._key == other._key
+
+
+@dispatch
+def random_state(hilb: nk.hilbert.HomogeneousHilbert, constraint: AutomatonConstraintNK, key, batches: int, *, dtype=None):  # noqa: F811
+    # uniform over the sector (the automaton's completion counts), drawn on the host
+    dtype = dtype or hilb._local_states.dtype
+    seed = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
+    out = jax.ShapeDtypeStruct((batches, hilb.size), dtype)
+    fn = partial(_host_random_states, constraint._source, constraint.values, batches=batches, dtype=dtype)
+    return jax.pure_callback(fn, out, seed)
+
+
 # --------------------------------------------------------------------------- conversions
 def configs_to_netket(space: LocalSpace, configs: np.ndarray) -> np.ndarray:
     """Local basis indices (snake order) -> NetKet configurations."""
@@ -185,6 +239,16 @@ def build_hilbert(constraint: Constraint, n_sites: int):
         return TJFermions(n_sites, int(sector["n_up"]), int(sector["n_dn"]))
     if space.netket_values is None:
         raise ValueError(f"no NetKet Hilbert space for local space {space.name!r}")
+    if constraint.tables:
+        # table constraints (anyon fusion paths): labels 0 .. d-1 as Fock occupations, the
+        # sector through its automaton
+        values = tuple(float(v) for v in space.netket_values)
+        nk_constraint = AutomatonConstraintNK(constraint)
+        if values == tuple(float(n) for n in range(space.dim)):
+            return nk.hilbert.Fock(n_max=space.dim - 1, N=n_sites, constraint=nk_constraint)
+        if values == (1.0, -1.0):
+            return nk.hilbert.Spin(0.5, n_sites, constraint=nk_constraint)
+        raise ValueError(f"no NetKet Hilbert space for the values {values} of local space {space.name!r}")
     if constraint.kind == "global_sums" and set(constraint.sector) == {"Sz"} and space.name == "spin_half":
         return nk.hilbert.Spin(0.5, n_sites, total_sz=constraint.sector["Sz"])
     return nk.hilbert.Spin(0.5, n_sites, constraint=LinearConstraintNK(constraint))

@@ -292,3 +292,18 @@ def liouvillian(problem: Problem, povm: str | POVM = "tetrahedral") -> OutcomeOp
         supers[sites] = supers.get(sites, 0) + d
     terms = tuple((sites, _superoperator_to_outcomes(s, pv, len(sites))) for sites, s in sorted(supers.items()))
     return OutcomeOperator(problem.n_sites, terms)
+
+
+# ------------------------------------------------------------------ the outcome alphabet
+OUTCOMES = LocalSpace(
+    name="povm_outcome",
+    labels=("M1", "M2", "M3", "M4"),
+    ops={},
+    quantum_numbers={},
+    parity=(0, 0, 0, 0),
+    netket_values=(0.0, 1.0, 2.0, 3.0),
+    description="outcome of a single-qubit 4-outcome POVM: index a = element M^{a+1}",
+)
+"""The 4-letter alphabet of outcome strings, as a local space for the autoregressive models
+(:mod:`nqs.models.povm`): no operators, no constraint; NetKet represents it as
+``Fock(n_max=3)``, value ``a`` for outcome index ``a``."""

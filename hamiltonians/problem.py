@@ -243,8 +243,11 @@ class Problem:
         :meth:`exact_steady_state`). Cached per problem for the process."""
         if self.jumps:
             return None
-        if self.label in _EXACT_CACHE:
-            return _EXACT_CACHE[self.label]
+        # keyed by the label across instances; a problem built outside the registry has no
+        # parameters in its label, so it caches on itself
+        cache, key = (_EXACT_CACHE, self.label) if self.params else (self._cache, "exact")
+        if key in cache:
+            return cache[key]
         size = self.constraint.size()
         if size is not None and size > max_states:
             return None
@@ -253,7 +256,7 @@ class Problem:
         from .exact import lowest_eigenvalues
 
         e0 = float(lowest_eigenvalues(self.sparse_matrix(max_states), k=1)[0])
-        _EXACT_CACHE[self.label] = e0
+        cache[key] = e0
         return e0
 
     def exact_ground_state(self, max_states: int = DEFAULT_MAX_ED_STATES) -> tuple[float, np.ndarray, np.ndarray]:

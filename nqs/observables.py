@@ -409,9 +409,12 @@ def measure_samples(
 
 
 def measure_vstate(problem: Problem, vstate, names: Sequence[str]) -> dict[str, dict[str, np.ndarray]]:
-    """:func:`measure_samples` with the samples and log-amplitude of a NetKet ``MCState``."""
-    samples = np.asarray(vstate.samples)
-    return measure_samples(problem, lambda c: np.asarray(vstate.log_value(c)), samples, names)
+    """:func:`measure_samples` with the samples and log-amplitude of a NetKet ``MCState``
+    (over several JAX processes, each process gathers all samples and measures them all)."""
+    from .runs.distributed import to_host
+
+    samples = np.asarray(to_host(vstate.samples))
+    return measure_samples(problem, lambda c: np.asarray(to_host(vstate.log_value(c))), samples, names)
 
 
 # ----------------------------------------------------------------------------- derived

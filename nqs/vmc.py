@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 import flax
 import jax
+import jax.numpy as jnp
 import netket as nk
 import numpy as np
 import optax
@@ -30,6 +31,7 @@ from netket.utils import struct
 from hamiltonians import Problem
 
 from .runs.config import ConfigError, parse_options, suggest
+from .runs.distributed import to_host
 from .runs.methods import Method, Recorder
 from .models import model_names, model_spec
 
@@ -90,6 +92,21 @@ class VMCOptions:
     (NetKet's default kernel). The same values to rounding; the samplers use the Hamiltonian as
     before either way. Measurements: ``docs/benchmarks/local_energies.md``
     (about 2x faster on most models; the Z2 gauge model, with nothing to skip, 0.9x)."""
+    clip_local_energies: float | None = None
+    """SR only: the update sees the local energies clipped to ``median +- width * mean|E_loc -
+    median|`` (real and imaginary parts apart; :func:`clip_local_energies`), the logged energies
+    and the final estimate are not clipped; ``None`` or ``0``: off. With more parameters than samples
+    (minSR) each sample's ``log psi`` moves by about ``-learning_rate * (E_loc - E)``, the
+    linearised imaginary-time step, which a rare sample with a huge ``|E_loc|`` turns into a jump
+    of its amplitude by ``exp(learning_rate |E_loc|)``. Not a default: it stops the jumps of the
+    gauge Transformer in the confined Z2 phase but slows the U(1) QLM, whose samples far above the
+    median are configurations to suppress (``docs/benchmarks/defaults.md``)."""
+    sr_step_cap: float | None = None
+    """SR only, with ``clip_local_energies``: a bound on ``learning_rate * std(E_loc)`` (of the
+    clipped local energies) per step; a larger product scales that step's local-energy
+    deviations down to it, so a sample's ``log psi`` moves by about ``sr_step_cap`` standard
+    deviations' worth at most, whatever the energy scale of the problem. ``None``: off (probe
+    in ``docs/benchmarks/defaults.md``, not a default)."""
     model_options: Any = dataclasses.field(default=None, init=False)
     """The model's hyperparameters (filled from the model's own keys in the same table)."""
 
@@ -104,6 +121,8 @@ class VMCOptions:
             raise ValueError(
                 f"n_samples ({self.n_samples}) must be a multiple of n_chains ({self.n_chains})"
             )
+        if self.clip_local_energies is not None and self.clip_local_energies < 0:
+            raise ValueError(f"clip_local_energies must be >= 0 (0: off), got {self.clip_local_energies}")
         if self.momentum is not None and not 0 <= self.momentum < 1:
             raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
 
@@ -199,7 +218,10 @@ class VMC(Method):
         )
         lr = geometric_schedule(o.learning_rate, o.learning_rate_final, o.n_iter)
         if o.optimizer == "sr":
-            self.driver = nk.driver.VMC_SR(
+            clip = {"clip_width": o.clip_local_energies} if o.clip_local_energies else {}
+            if clip and o.sr_step_cap:
+                clip.update(step_cap=o.sr_step_cap, lr_schedule=lr)
+            self.driver = (ClippedVMC_SR if clip else nk.driver.VMC_SR)(
                 self.energy_operator,
                 optax.sgd(lr),
                 diag_shift=geometric_schedule(o.diag_shift, o.diag_shift_final, o.n_iter),
@@ -207,6 +229,7 @@ class VMC(Method):
                 mode=_sr_mode(self.hilbert, self.state, self.model),
                 on_the_fly=o.on_the_fly,
                 variational_state=self.state,
+                **clip,
             )
         else:
             self.driver = nk.driver.VMC(self.energy_operator, optax.adam(lr), variational_state=self.state)
@@ -237,7 +260,9 @@ class VMC(Method):
 
     def state_dict(self) -> dict[str, Any]:
         tree = flax.serialization.to_state_dict(self.driver)
-        return jax.tree_util.tree_map(lambda x: np.asarray(x) if isinstance(x, jax.Array) else x, tree)
+        # NetKet gathers most sharded fields it serialises, not all (with Metropolis chains some
+        # per-chain arrays stay split over the devices): gathered here, over all processes
+        return jax.tree_util.tree_map(to_host, tree)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.driver = flax.serialization.from_state_dict(self.driver, state)
@@ -281,6 +306,79 @@ class VMC(Method):
         from .observables import measure_vstate
 
         return measure_vstate(self.problem, self._estimator, names)
+
+
+def clip_local_energies(e_loc: jax.Array, width: float) -> jax.Array:
+    """``e_loc`` clipped to ``median +- width * mean|x - median|`` (over all samples; real and
+    imaginary parts each about their own median), as FermiNet clips its local energies."""
+
+    def clip(x):
+        center = jnp.median(x)
+        spread = jnp.mean(jnp.abs(x - center))
+        return jnp.clip(x, center - width * spread, center + width * spread)
+
+    if jnp.iscomplexobj(e_loc):
+        return jax.lax.complex(clip(e_loc.real), clip(e_loc.imag))
+    return clip(e_loc)
+
+
+class ClippedVMC_SR(nk.driver.VMC_SR):
+    """NetKet's ``VMC_SR`` whose update uses clipped local energies
+    (:attr:`VMCOptions.clip_local_energies`); the loss statistics it logs are the unclipped ones.
+    Sampled states only (the MC branch of ``VMC_SR.compute_loss_and_update``)."""
+
+    _clip_width: float = struct.field(pytree_node=False, serialize=False, default=5.0)
+    _step_cap: Any = struct.field(pytree_node=False, serialize=False, default=None)
+    _lr_schedule: Any = struct.field(pytree_node=False, serialize=False, default=None)
+
+    def __init__(self, *args, clip_width: float = 5.0, step_cap: float | None = None, lr_schedule: Any = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._clip_width = float(clip_width)
+        self._step_cap = step_cap
+        self._lr_schedule = lr_schedule
+
+    def compute_loss_and_update(self):
+        from netket._src.ngd.sr_srt_common import get_samples_and_pdf, sr, srt
+        from netket._src.ngd.srt_onthefly import srt_onthefly
+
+        if isinstance(self.state, nk.vqs.FullSumState) or self._mcmc_convergence_diagnostics_ema_decay is not None:
+            return super().compute_loss_and_update()
+        local_energies = self.state.local_estimators(self._ham)
+        self._loss_stats = nk.stats.statistics(local_energies)
+        step = self.step_count
+        diag_shift, proj_reg, momentum = (
+            v(step) if callable(v) else v for v in (self.diag_shift, self.proj_reg, self.momentum)
+        )
+        if self.use_ntk:
+            update = srt_onthefly if self.on_the_fly else srt
+        else:
+            if self.on_the_fly:
+                raise NotImplementedError
+            update = sr
+        samples, pdf = get_samples_and_pdf(self.state)
+        e_loc = clip_local_energies(getattr(local_energies, "data", local_energies), self._clip_width)
+        if self._step_cap is not None:
+            lr = self._lr_schedule(step) if callable(self._lr_schedule) else self._lr_schedule
+            mean = jnp.mean(e_loc)
+            spread = jnp.sqrt(jnp.mean(jnp.abs(e_loc - mean) ** 2))
+            factor = jnp.minimum(1.0, self._step_cap / jnp.maximum(lr * spread, 1e-300))
+            e_loc = mean + factor * (e_loc - mean)
+        self._dp, self._old_updates, self.info = update(
+            self.state._apply_fun,
+            e_loc,
+            self.state.parameters,
+            self.state.model_state,
+            samples,
+            diag_shift=diag_shift,
+            solver_fn=self._linear_solver,
+            mode=self.mode,
+            proj_reg=proj_reg,
+            momentum=momentum,
+            old_updates=self._old_updates,
+            chunk_size=self.chunk_size_bwd,
+            weights=pdf,
+        )
+        return self._loss_stats, self._dp
 
 
 def energy_operator(hamiltonian: nk.operator.DiscreteOperator, local_energies: str) -> nk.operator.DiscreteOperator:

@@ -41,7 +41,7 @@ from nqs.runs.config import ConfigError, parse_options
 from nqs.models import ModelSpec, model_names, register_model
 from nqs.models.attention import cached
 from nqs.models.autoregressive import (
-    AR_VMC_DEFAULTS, Symmetrize, ar_fields, ar_large_lattice, automaton_states, check_symmetrize, sign_prior, site_symmetries,
+    AR_VMC_DEFAULTS, ARAutoOptions, Symmetrize, ar_fields, ar_large_lattice, automaton_states, check_symmetrize, sign_prior, site_symmetries,
     validate_sign_prior, validate_symmetrize,
 )
 from nqs.models.transformer import ARTransformer
@@ -177,7 +177,7 @@ def _mps_conditional(a_k, right, t_k, ell, sigma, last, r_next):
 
 # --------------------------------------------------------------------------- options
 @dataclass
-class ANTNModelOptions:
+class ANTNModelOptions(ARAutoOptions):
     """Hyperparameters of the ANTN ansatz (``[method]`` keys of ``kind = "antn"``)."""
 
     bond_dim: int = 8

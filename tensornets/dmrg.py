@@ -116,15 +116,21 @@ class DMRGOptions:
     }
     """Values in effect before an option existed (archives written then resume with them)."""
 
-    def resolve_auto(self, problem: Problem) -> dict[str, Any]:
-        """What ``backend`` and ``symmetry`` resolve to on ``problem`` (stored in archives)."""
-        backend = resolve_backend(problem, self)
-        symmetry = self.symmetry
-        if backend == "block2":
-            from .dmrg_block2 import resolve_symmetry
+    def explain_auto(self, problem: Problem) -> dict[str, tuple[Any, str]]:
+        """What ``backend`` and ``symmetry`` resolve to on ``problem`` and why (stored in archives)."""
+        from .block2_model import block2_available
 
-            symmetry = resolve_symmetry(problem, self)
-        return {"backend": backend, "symmetry": "abelian" if symmetry == "auto" else symmetry}
+        out: dict[str, tuple[Any, str]] = {}
+        backend = resolve_backend(problem, self)
+        if self.backend == "auto":
+            out["backend"] = (backend, (
+                "block2 is installed and the sector is a set of global charges" if backend == "block2" else
+                "block2 cannot hold this sector (not global charges)" if block2_available() else
+                "block2 is not installed (pip install '.[block2]')"
+            ))
+        if self.symmetry == "auto":
+            out["symmetry"] = ("abelian", "the abelian charges of the sector; su2 is opt-in")
+        return out
 
     def __post_init__(self):
         if not self.bond_dims or any(d < 1 for d in self.bond_dims):

@@ -12,7 +12,11 @@ Engines: ``"exact"`` keeps amplitudes over that winding sector's configurations 
 ``exp(-i H dt)`` by ``scipy.sparse.linalg.expm_multiply`` on the sparse Hamiltonian of
 :mod:`hamiltonians.exact`; ``"mps"`` runs TDVP (:mod:`tensornets.tdvp`) on the registry MPO in
 snake order: two-site with a global subspace expansion while bonds grow to ``bond_dim``, then
-one-site; ground states by DMRG (quimb backend) in the winding sector.
+one-site; ground states by DMRG (quimb backend) in the winding sector; ``"vmc"`` fits a
+normalised autoregressive model (the gauge Transformer) step by step to the implicit
+(Crank-Nicolson or fourth-order Pade) propagator on exact samples (:mod:`nqs.tdvmc`), and records
+each observable's Monte Carlo error (``NAME_error``), the energy's error and drift and each
+step's infidelity.
 
 Step ``k`` of the run is ``t = k dt`` (step 0: the initial state). The history records
 ``time``, ``energy`` (``<H>``: its drift measures the integrator), each observable's mean over
@@ -35,7 +39,7 @@ from hamiltonians import Problem
 from nqs.runs.config import ConfigError, suggest
 from nqs.runs.methods import Method, Recorder
 
-ENGINES = ("exact", "mps")
+ENGINES = ("exact", "mps", "vmc")
 MAX_SUBSTEPS = 1024
 """Adaptive steps: the most substeps of one interval ``dt`` (then ``step_error`` may exceed ``tol``)."""
 INITIAL_STATES = ("ground_state", "product", "archive")
@@ -46,7 +50,8 @@ class EvolveOptions:
     """``[method]`` keys of ``kind = "evolve"``."""
 
     engine: str
-    """``"exact"`` (sector amplitudes, Krylov exponential) or ``"mps"`` (TDVP)."""
+    """``"exact"`` (sector amplitudes, Krylov exponential), ``"mps"`` (TDVP) or ``"vmc"``
+    (time-dependent VMC of an autoregressive model, :mod:`nqs.tdvmc`)."""
     t_final: float
     """Final time, in units of 1/coupling (hbar = 1)."""
     dt: float
@@ -85,6 +90,38 @@ class EvolveOptions:
     engine needs none (``expm_multiply`` is accurate to round-off at any step)."""
     ground_bond_dims: list[int] = field(default_factory=lambda: [16, 32, 64])
     """``"mps"``: DMRG bond-dimension schedule for the initial ground state."""
+    model: str | None = None
+    """``"vmc"``: the ansatz (``nqs models``), a normalised autoregressive one with exact
+    sampling; default the problem's Transformer (``gauge_transformer`` on links, else
+    ``transformer``)."""
+    model_options: dict = field(default_factory=dict)
+    """``"vmc"``: the model's hyperparameters (keys of ``[method]`` of a VMC run with that model,
+    e.g. ``{ d_model = 16, n_layers = 1 }``); the phase is learned."""
+    scheme: str = "projected"
+    """``"vmc"``: ``"projected"``, the implicit midpoint step fitted by Gauss-Newton
+    (:mod:`nqs.tdvmc`)."""
+    order: int = 4
+    """``"vmc"``: order of the implicit step: 2, the midpoint rule (one fit per step), or 4, the
+    (2, 2) Pade approximant as two substeps with complex coefficients (two fits per step)."""
+    n_samples: int = 1024
+    """``"vmc"``: exact samples per fit and per measurement."""
+    seed: int = 0
+    """``"vmc"``: seeds the parameters (``seed``) and the samples (``seed + 1``)."""
+    inner_iter: int = 40
+    """``"vmc"``: most Gauss-Newton iterations of each step's fit (it stops earlier at
+    ``fit_tol``)."""
+    diag_shift: float = 1e-3
+    """``"vmc"``: initial Levenberg-Marquardt damping of the Gauss-Newton steps, relative to the
+    mean diagonal of the normal matrix (raised tenfold when a step does not lower the
+    infidelity, lowered threefold when it does)."""
+    initial_fit: str = "auto"
+    """``"vmc"``: how the model gets the initial state: ``"exact"`` fits it to the exact state over
+    the whole sector, ``"vmc"`` runs a VMC ground-state optimisation; ``"auto"``: exact up to
+    4096 states (:data:`nqs.tdvmc.EXACT_FIT_MAX_STATES`), else VMC."""
+    initial_iter: int = 300
+    """``"vmc"``: iterations of the initial fit (Gauss-Newton) or VMC optimisation."""
+    fit_tol: float = 1e-8
+    """``"vmc"``: a fit (initial or of a step) stops once its infidelity on its samples is below."""
 
     def __post_init__(self):
         if self.engine not in ENGINES:
@@ -117,6 +154,18 @@ class EvolveOptions:
             raise ValueError(f"expansion must be >= 0, got {self.expansion}")
         if self.cutoff < 0 or not self.krylov_tol > 0:
             raise ValueError("need cutoff >= 0 and krylov_tol > 0")
+        if self.scheme != "projected":
+            raise ValueError(f"scheme {self.scheme!r} is not available.{suggest(self.scheme, ['projected'])} Schemes: projected")
+        if self.order not in (2, 4):
+            raise ValueError(f"order must be 2 or 4, got {self.order}")
+        if self.initial_fit not in ("auto", "exact", "vmc"):
+            raise ValueError(f"initial_fit must be 'auto', 'exact' or 'vmc', got {self.initial_fit!r}")
+        if self.n_samples < 1 or self.inner_iter < 1 or self.initial_iter < 0 or not self.diag_shift > 0 or self.fit_tol < 0:
+            raise ValueError("need n_samples >= 1, inner_iter >= 1, initial_iter >= 0, diag_shift > 0 and fit_tol >= 0")
+        vmc_only = {"model": None, "model_options": {}}
+        for name, default in vmc_only.items():
+            if self.engine != "vmc" and getattr(self, name) != default:
+                raise ValueError(f'{name} needs engine = "vmc"')
 
     @property
     def n_steps(self) -> int:
@@ -242,6 +291,10 @@ class Evolve(Method):
                     f"{where}: observable {name!r} is not defined for {problem.name}.{suggest(name, known)} "
                     f"Available: {', '.join(known)}"
                 )
+        if options.engine == "vmc":  # its model and initial state first (no archive to open)
+            from nqs import tdvmc
+
+            tdvmc.check(problem, options, where)
         if options.initial_state == "ground_state":
             try:
                 start = initial_problem(problem, options)
@@ -303,8 +356,15 @@ class Evolve(Method):
         super().__init__(problem, options)
         self.names = list(options.observables)
         self.series: dict[str, list[np.ndarray]] = {name: [] for name in self.names}
+        self.errors: dict[str, list[np.ndarray]] = {name: [] for name in self.names}
+        """Monte Carlo errors of the observables (``"vmc"``; empty for the other engines)."""
         self.prepared = False
-        self.engine = _ExactEngine(self) if options.engine == "exact" else _MPSEngine(self)
+        if options.engine == "vmc":
+            from nqs.tdvmc import VMCEngine
+
+            self.engine = VMCEngine(self)
+        else:
+            self.engine = _ExactEngine(self) if options.engine == "exact" else _MPSEngine(self)
 
     @property
     def total_steps(self) -> int:
@@ -327,10 +387,17 @@ class Evolve(Method):
 
     def _record(self, step: int, info: dict[str, float], recorder: Recorder) -> None:
         values = {"time": step * self.options.dt, "energy": self.engine.energy(), **info}
-        measured = self.engine.measure(self.names)
+        if hasattr(self.engine, "measure_with_errors"):
+            measured, errors = self.engine.measure_with_errors(self.names)
+        else:
+            measured, errors = self.engine.measure(self.names), {}
         for name in self.names:
             self.series[name].append(np.asarray(measured[name]))
             values[name] = float(np.mean(np.real(measured[name])))
+            if name in errors:
+                # the mean of the entries' errors bounds the error of their mean
+                self.errors[name].append(np.asarray(errors[name]))
+                values[f"{name}_error"] = float(np.mean(errors[name]))
         recorder.record(step, values)
         if recorder.checkpoint_due(step) or step == self.total_steps - 1:
             recorder.checkpoint(step + 1, self.state_dict())
@@ -340,6 +407,8 @@ class Evolve(Method):
         if self.prepared:
             state["state"] = self.engine.state_dict()
             state["series"] = {k: np.asarray(v) for k, v in self.series.items() if v}
+            if any(self.errors.values()):
+                state["errors"] = {k: np.asarray(v) for k, v in self.errors.items() if v}
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -348,6 +417,8 @@ class Evolve(Method):
             self.engine.load_state_dict(state["state"])
             series = state.get("series", {})
             self.series = {k: list(np.asarray(series[k])) if k in series else [] for k in self.names}
+            errors = state.get("errors", {})
+            self.errors = {k: list(np.asarray(errors[k])) if k in errors else [] for k in self.names}
 
     def final_result(self) -> dict[str, Any]:
         return {"energy": self.engine.energy(), "time": self.options.t_final, "engine": self.options.engine,
@@ -355,7 +426,11 @@ class Evolve(Method):
 
     def _series_tree(self) -> dict[str, Any]:
         times = self.options.dt * np.arange(len(next(iter(self.series.values()), [])))
-        return {k: {"mean": np.asarray(v), "time": times} for k, v in self.series.items() if v}
+        tree = {k: {"mean": np.asarray(v), "time": times} for k, v in self.series.items() if v}
+        for k, v in self.errors.items():
+            if v and k in tree:
+                tree[k]["error"] = np.asarray(v)
+        return tree
 
     def measure(self, names: list[str]) -> dict[str, dict[str, Any]]:
         """The recorded time series (first axis: time) and, for names not recorded, the final

@@ -351,6 +351,10 @@ def ar_fields(problem: Problem, uniform_base: bool = True) -> dict[str, Any]:
     """The :class:`ConstrainedAR` fields of a problem: local space, sector automaton and (with
     ``uniform_base``) the log-conditionals of the uniform distribution over the sector."""
     name = problem.local_space.name
+    if name not in LOCAL_SPACES and problem.local_space.netket_values is not None and not problem.local_space.fermionic:
+        # any site-valued local space with NetKet values (anyon fusion-path labels, one space per
+        # level k) converts like the spins: register it by name
+        LOCAL_SPACES[name] = problem.local_space
     if name not in LOCAL_SPACES:
         raise ValueError(f"autoregressive models do not handle the local space {name!r}")
     table, log_counts = problem.automaton().padded()
@@ -393,23 +397,44 @@ def _auto_symmetrize(problem: Problem) -> str:
     return "point_group" if spins else "none"
 
 
-def resolved_autos(problem: Problem, options: Any) -> dict[str, Any]:
-    """The values that the ``"auto"`` options of a model's (or method's) ``options`` dataclass
-    take on ``problem``, by key: ``symmetrize``, ``sign_prior`` and ``phase`` as the builders
-    resolve them, and the options' own (``resolve_auto(problem)``, e.g. the Transformer's
-    projection). Stored in archives (:func:`nqs.runs.runner.resolved_options`) so that a later change
-    of an ``auto`` rule, not only of a default, is seen on resume and by
-    :func:`nqs.runs.runner.archived_config`; building with the returned values gives the same model."""
-    out: dict[str, Any] = {}
+def explain_ar_autos(problem: Problem, options: Any) -> dict[str, tuple[Any, str]]:
+    """The ``"auto"`` rules shared by the autoregressive models, in one place: for each of
+    ``symmetrize``, ``sign_prior`` and ``phase`` that ``options`` sets to ``"auto"``, the value
+    the builders use on ``problem`` and why, as ``{key: (value, reason)}``."""
+    out: dict[str, tuple[Any, str]] = {}
     if getattr(options, "symmetrize", None) == "auto":
-        out["symmetrize"] = _auto_symmetrize(problem)
+        value = _auto_symmetrize(problem)
+        out["symmetrize"] = (value, (
+            "spin-1/2 sites of a square lattice or chain: |psi|^2 averaged over the point group"
+            if value == "point_group" else
+            f"local space {problem.local_space.name!r} (not spin-1/2 on lattice sites): no symmetry average"
+        ))
     prior_kind = getattr(options, "sign_prior", "none")
     if prior_kind == "auto":
-        out["sign_prior"] = "none" if sign_prior(problem, "auto") is None else "marshall"
+        if marshall_sublattice(problem) is not None:
+            out["sign_prior"] = ("marshall", "antiferromagnetic spin-1/2 model on a bipartite lattice: Marshall sign "
+                                 "(-1)^N_down(A)")
+        elif sign_prior(problem, "auto") is not None:
+            out["sign_prior"] = ("marshall", "no Marshall sublattice, but a local sign rule makes the Hamiltonian "
+                                 "stoquastic (hamiltonians.sign_gauge), e.g. the antiferromagnetic golden chain")
+        else:
+            out["sign_prior"] = ("none", "no sign rule applies (no bipartite antiferromagnet, no local stoquastic "
+                                 "sign rule, or marshall = true)")
     if getattr(options, "phase", None) == "auto":
-        out["phase"] = "fixed" if phase_is_fixed(problem, "auto", sign_prior(problem, prior_kind)) else "learned"
-    own = getattr(options, "resolve_auto", None)
-    return {**out, **(own(problem) if own else {})}
+        fixed = phase_is_fixed(problem, "auto", sign_prior(problem, prior_kind))
+        out["phase"] = ("fixed", "the Hamiltonian is stoquastic after the sign prior: the sign is known exactly") if fixed else (
+            "learned", "not stoquastic after the sign prior (frustration or fermionic signs): the phase is learned")
+    return out
+
+
+class ARAutoOptions:
+    """Mixin of the options dataclasses of autoregressive models: ``explain_auto(problem)``
+    answers what their ``"auto"`` options resolve to (:func:`explain_ar_autos`)."""
+
+    def explain_auto(self, problem: Problem) -> dict[str, tuple[Any, str]]:
+        """``{key: (value, reason)}`` of the ``"auto"`` options on ``problem``; building with
+        these values gives the same model."""
+        return explain_ar_autos(problem, self)
 
 
 def site_symmetries(problem: Problem, kind: str) -> HashableArray | None:
@@ -546,7 +571,7 @@ def validate_sign_prior(kind: str) -> None:
 def check_sign_prior(problem: Problem, options: Any) -> str | None:
     """``ModelSpec.check`` of models with ``sign_prior`` and ``phase`` options:
     ``"marshall"`` must apply, ``phase = "fixed"`` must be exact."""
-    if options.sign_prior == "marshall" and marshall_sublattice(problem) is None:
+    if options.sign_prior == "marshall" and marshall_sublattice(problem) is None and sign_prior(problem, "auto") is None:
         return (
             "sign_prior 'marshall' needs an antiferromagnetic spin model on a bipartite lattice "
             "without marshall=true; use sign_prior = 'auto' or 'none'"
@@ -559,13 +584,20 @@ def sign_prior(problem: Problem, kind: str) -> HashableArray | None:
 
     ``kind``: ``"none"``; ``"marshall"``: ``pi`` for a down spin on sublattice ``A`` (the
     Marshall sign ``(-1)^{N_down(A)}``, exact for the unfrustrated Heisenberg antiferromagnet,
-    the usual starting point at ``J2 > 0``), raising ``ValueError`` if it does not apply;
-    ``"auto"``: Marshall where it applies, else none.
+    the usual starting point at ``J2 > 0``), raising ``ValueError`` if it does not apply; where
+    no Marshall sign applies, the local sign rule that makes the Hamiltonian stoquastic if one
+    exists (:func:`hamiltonians.sign_gauge.stoquastic_gauge`: the antiferromagnetic golden chain);
+    ``"auto"``: Marshall where it applies, else that sign rule where one exists, else none.
     """
     if kind == "none":
         return None
     sub = marshall_sublattice(problem)
     if sub is None:
+        from hamiltonians.sign_gauge import stoquastic_gauge
+
+        gauge = stoquastic_gauge(problem)  # a local sign rule where no Marshall sign applies (anyon chains)
+        if gauge is not None:
+            return HashableArray(gauge)
         if kind == "marshall":
             raise ValueError(
                 "sign_prior 'marshall' needs an antiferromagnetic spin model on a bipartite lattice "

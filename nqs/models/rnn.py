@@ -32,7 +32,7 @@ from hamiltonians import Problem
 from ..sampling.direct_sampler import make_direct_sampler
 from .attention import cached
 from .autoregressive import (
-    AR_VMC_DEFAULTS, LOCAL_SPACES, ConstrainedAR, ar_fields, ar_large_lattice, check_sign_prior, check_symmetrize, phase_is_fixed,
+    AR_VMC_DEFAULTS, LOCAL_SPACES, ARAutoOptions, ConstrainedAR, ar_fields, ar_large_lattice, check_sign_prior, check_symmetrize, phase_is_fixed,
     Symmetrize, sign_prior, site_symmetries, validate_phase, validate_sign_prior, validate_symmetrize,
 )
 from .registry import ModelSpec, register_model
@@ -140,7 +140,7 @@ class ARRNN(ConstrainedAR):
 
 # --------------------------------------------------------------------------- options
 @dataclass
-class RNNOptions:
+class RNNOptions(ARAutoOptions):
     """``[method]`` keys of ``model = "ar_rnn"``; VMC defaults
     :data:`~nqs.models.autoregressive.AR_VMC_DEFAULTS`, from 32 sites on with the schedules of
     :data:`~nqs.models.autoregressive.AR_VMC_LARGE_LATTICE`."""

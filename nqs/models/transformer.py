@@ -36,7 +36,7 @@ from ..sampling.direct_sampler import make_direct_sampler
 from ..sampling.projected_sampler import make_projected_sampler
 from .attention import TransformerBlock, cached
 from .autoregressive import (
-    AR_VMC_DEFAULTS, ConstrainedAR, ar_fields, ar_large_lattice, check_phase, check_sign_prior, check_symmetrize,
+    AR_VMC_DEFAULTS, ARAutoOptions, ConstrainedAR, ar_fields, ar_large_lattice, check_phase, check_sign_prior, check_symmetrize,
     marshall_characters, phase_is_fixed, Symmetrize, sign_prior, site_symmetries, validate_phase, validate_sign_prior, validate_symmetrize,
 )
 from .registry import ModelSpec, register_model
@@ -136,7 +136,7 @@ def _check_sizes(o) -> None:
 
 
 @dataclass
-class GaugeTransformerOptions:
+class GaugeTransformerOptions(ARAutoOptions):
     """``[method]`` keys of ``model = "gauge_transformer"`` (also the sizes of ``transformer``).
 
     VMC defaults: :data:`~nqs.models.autoregressive.AR_VMC_DEFAULTS` (shared with
@@ -145,7 +145,9 @@ class GaugeTransformerOptions:
 
     vmc_defaults: ClassVar[dict[str, Any]] = {**AR_VMC_DEFAULTS, "learning_rate": 0.1, "learning_rate_final": 0.02}
     """Twice the shared step: under the shared schedule the gauge models' energy still falls
-    steadily at step 300 (``docs/benchmarks/defaults.md``)."""
+    steadily at step 300 (``docs/benchmarks/defaults.md``). Tuned at ``h = 0.3``: in the confined
+    Z2 phase (``h = 0.5``, 1) it is 2-3 times too large for the spread of the local energies and
+    excludes loop configurations in the first steps (issue 28; same page, "the confined Z2 phase")."""
 
     d_model: int = 32
     """Width of the residual stream (embedding dimension)."""
@@ -240,11 +242,20 @@ class TransformerOptions(GaugeTransformerOptions):
     ``docs/benchmarks/sign_structure.md``. A real factor cannot represent a complex sign structure (a state in a nontrivial momentum or
     chiral sector); set ``real_sign = false`` there."""
 
-    def resolve_auto(self, problem: Problem) -> dict[str, bool]:
-        """The projection flags on ``problem`` (:func:`resolve_projection`), for
-        :func:`~nqs.models.autoregressive.resolved_autos`."""
+    def explain_auto(self, problem: Problem) -> dict[str, tuple[Any, str]]:
+        """The shared autoregressive rules (:func:`~nqs.models.autoregressive.explain_ar_autos`)
+        and the projection flags (:func:`resolve_projection`), ``{key: (value, reason)}``."""
+        out = super().explain_auto(problem)
         project, real = resolve_projection(problem, self)
-        return {"project_amplitude": project, "real_sign": real}
+        if self.project_amplitude == "auto":
+            out["project_amplitude"] = (project, (
+                "symmetry images with a known ground-state irrep (bipartite antiferromagnet) and a learned phase"
+                if project else
+                "no images with a known irrep, or a phase that is not learned: the sampled amplitude is used as is"
+            ))
+        if self.real_sign == "auto":
+            out["real_sign"] = (real, "follows project_amplitude")
+        return out
 
     def __post_init__(self):
         _check_sizes(self)
@@ -365,8 +376,10 @@ def make_transformer_sampler(problem: Problem, hilbert, hamiltonian, vmc_options
 def fits_sites(problem: Problem) -> str | None:
     if isinstance(problem.geometry, LinkLattice):
         return "gauge models live on links: use model 'gauge_transformer'"
-    if not isinstance(problem.geometry, SquareLattice) or problem.local_space.name not in ("spin_half", "tj_site"):
-        return "transformer handles spin-1/2 and t-J models on square lattices and chains"
+    space = problem.local_space
+    labels = space.netket_values is not None and not space.fermionic  # e.g. anyon fusion-path labels
+    if not isinstance(problem.geometry, SquareLattice) or not (space.name in ("spin_half", "tj_site") or labels):
+        return "transformer handles spin-1/2, t-J and label (anyon chain) models on square lattices and chains"
     return None
 
 

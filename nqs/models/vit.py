@@ -249,12 +249,13 @@ class ViTOptions:
     (the network's phase corrects the rest); ``auto``: Marshall on bipartite lattices unless the
     problem is already Marshall-rotated (``j1j2(marshall = true)``)."""
 
-    def resolve_auto(self, problem: Problem) -> dict[str, str]:
-        """``sign_prior = "auto"`` on ``problem`` (:func:`sign_sites`), for
-        :func:`~nqs.models.autoregressive.resolved_autos`."""
+    def explain_auto(self, problem: Problem) -> dict[str, tuple[Any, str]]:
+        """``sign_prior = "auto"`` on ``problem`` (:func:`sign_sites`), ``{key: (value, reason)}``."""
         if self.sign_prior != "auto":
             return {}
-        return {"sign_prior": "none" if sign_sites(problem, self) is None else "marshall"}
+        if sign_sites(problem, self) is None:
+            return {"sign_prior": ("none", "no Marshall sign applies (not a bipartite antiferromagnet, or marshall = true)")}
+        return {"sign_prior": ("marshall", "antiferromagnet on a bipartite lattice: Marshall sign")}
 
     def __post_init__(self):
         if self.symmetrize not in ("none", "translations", "space_group"):

@@ -76,7 +76,10 @@ def _devices() -> str:
         return "cpu (no JAX in this run)"
     import jax
 
-    return ", ".join(str(d) for d in jax.devices())
+    devices = ", ".join(str(d) for d in jax.devices())
+    if jax.process_count() > 1:  # one run over several processes (nqs.runs.distributed)
+        devices += f" ({jax.process_count()} processes)"
+    return devices
 
 
 def run_metadata() -> dict[str, str]:

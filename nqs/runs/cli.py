@@ -1,12 +1,14 @@
 """The ``nqs`` command.
 
 ``nqs run CONFIG.toml [--resume | --overwrite]``  run a ground-state calculation, write its archive
+                                                 (over N processes: ``srun -n N nqs run ...``)
 ``nqs compare A.h5 B.h5 ... [--markdown]``       table of energies, errors, V-scores, costs
 ``nqs plot A.h5 ... -o FIG.png``                  energy vs step with the exact/reference line
 ``nqs plot A.h5 ... --truncation -o FIG.png``     DMRG: energy vs discarded weight, extrapolation
 ``nqs show A.h5``                                 one archive in detail
 ``nqs sweep CONFIG.toml --param h=0.1:0.6:11``    independent runs over a grid (processes or Dask)
 ``nqs models``                                    registered Hamiltonians, ansätze and methods
+``nqs models transformer j1j2 Lx=4 Ly=4 J2=0.5``  what each "auto" option resolves to there, and why
 """
 
 from __future__ import annotations
@@ -18,6 +20,14 @@ from pathlib import Path
 
 
 def _cmd_run(args) -> int:
+    from . import distributed
+
+    # several processes (NQS_NUM_PROCESSES or srun -n N): join them before NetKet starts JAX
+    try:
+        distributed.initialize()
+    except ValueError as err:
+        print(f"nqs run: error: {err}", file=sys.stderr)
+        return 2
     from . import config as cfg
     from .runner import run
 
@@ -27,8 +37,9 @@ def _cmd_run(args) -> int:
     archive = run(conf, resume=args.resume, overwrite=args.overwrite, progress=not args.quiet)
     from .compare import table
 
-    print(table([archive]))
-    print(f"archive: {archive.path}")
+    if distributed.is_writer():
+        print(table([archive]))
+        print(f"archive: {archive.path}")
     return 0
 
 
@@ -76,7 +87,23 @@ def _cmd_show(args) -> int:
     print("config:\n" + "\n".join("  " + line for line in a.config_toml.strip().splitlines()))
     if "options" in a.meta:  # with the defaults filled in (archives since 2026-12-01)
         print("resolved options:\n  " + a.meta["options"])
+        _show_autos(a)
     return 0
+
+
+def _show_autos(a) -> None:
+    """The archive's ``"auto"`` options with today's reason for their archived value."""
+    from .config import ConfigError
+    from .methods import explain_options
+    from .runner import archived_config
+
+    try:
+        config = archived_config(a)
+    except (ConfigError, KeyError, ValueError) as err:  # a method or model no longer available
+        print(f"auto options: not explained ({err})")
+        return
+    for key, (value, reason) in explain_options(config.options, config.problem).items():
+        print(f"  auto {key} = {value!r}: {reason}")
 
 
 def _cmd_sweep(args) -> int:
@@ -96,6 +123,8 @@ def _cmd_models(args) -> int:
     from .methods import available_methods
     from ..models import model_names, model_spec
 
+    if args.name is not None:
+        return _describe(args.name, args.problem, args.params)
     print("Hamiltonians (hamiltonians.get / [problem] name):")
     for _, line in hamiltonians.available().items():
         print(f"  {line}")
@@ -103,6 +132,66 @@ def _cmd_models(args) -> int:
     for name in model_names():
         print(f"  {name:18s} {model_spec(name).summary}")
     print("\nMethods ([method] kind): " + ", ".join(available_methods()))
+    print("\n`nqs models NAME PROBLEM [PARAM=VALUE ...]`: what NAME's \"auto\" options resolve to there, and why")
+    return 0
+
+
+def _describe(name: str, problem_name: str | None, params: list[str]) -> int:
+    """``nqs models NAME [PROBLEM PARAM=VALUE ...]``: a model's or method's options with their
+    defaults and, on a problem, whether it applies and what each ``"auto"`` option resolves to."""
+    import dataclasses
+    import tomllib
+
+    import hamiltonians
+
+    from .config import ConfigError, suggest
+    from .methods import available_methods, explain_options, method_class
+    from ..models import model_names, model_spec
+
+    known = model_names() + available_methods()
+    if name not in known:
+        raise ConfigError(f"{name!r} is neither an ansatz nor a method.{suggest(name, known)} Known: {', '.join(known)}")
+    spec = model_spec(name) if name in model_names() else None
+    options_cls = spec.options if spec is not None else method_class(name).Options
+    print(f"{name}: {spec.summary if spec is not None else 'method ([method] kind)'}")
+    try:
+        options = options_cls()
+    except TypeError:  # options with required fields (e.g. evolve's engine): defaults only
+        options = None
+    print("options (default):")
+    for f in dataclasses.fields(options_cls):
+        default = getattr(options, f.name) if options is not None else (
+            f.default if f.default is not dataclasses.MISSING else "(required)")
+        if f.name != "model_options":
+            print(f"  {f.name:20s} {default!r}")
+    if problem_name is None:
+        return 0
+    kwargs = {}
+    for item in params:
+        key, sep, text = item.partition("=")
+        if not sep:
+            raise ConfigError(f"problem parameter {item!r}: write NAME=VALUE, e.g. Lx=4")
+        try:
+            kwargs[key] = tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError:
+            kwargs[key] = text
+    try:
+        problem = hamiltonians.get(problem_name, **kwargs)
+    except (KeyError, ValueError, TypeError) as err:
+        raise ConfigError(str(err)) from None
+    print(f"on {problem.label}:")
+    if spec is not None:
+        why = spec.fits(problem)
+        if why is not None:
+            print(f"  does not apply: {why}")
+            return 1
+    if options is None:
+        return 0
+    autos = explain_options(options, problem)
+    if not autos:
+        print("  no \"auto\" options")
+    for key, (value, reason) in autos.items():
+        print(f"  {key} = {value!r}: {reason}")
     return 0
 
 
@@ -147,7 +236,10 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--out", type=Path, help="directory of the archives and index.json (default runs/<config>_sweep)")
     sw.set_defaults(func=_cmd_sweep)
 
-    m = sub.add_parser("models", help="list Hamiltonians, ansätze and methods")
+    m = sub.add_parser("models", help="list Hamiltonians, ansätze and methods; or what one resolves to on a problem")
+    m.add_argument("name", nargs="?", help="an ansatz ([method] model) or a method ([method] kind)")
+    m.add_argument("problem", nargs="?", help="a registered Hamiltonian")
+    m.add_argument("params", nargs="*", help="its parameters, NAME=VALUE (TOML values)")
     m.set_defaults(func=_cmd_models)
     return p
 

@@ -201,6 +201,12 @@ def loads(text: str, path: Path | None = None) -> RunConfig:
     if kind is None:
         raise ConfigError(f"{where}: [method] needs kind = \"vmc\", \"dmrg\", ...")
     cls = method_class(kind, where)
+    if problem.is_open and not getattr(cls, "open_problems", False):
+        raise ConfigError(
+            f"{where}: [method] kind {kind!r} seeks a pure (ground) state of a Hamiltonian, but {problem.label} "
+            "is an open problem (jump operators) whose state is a mixed one; use kind = \"steady_state\" "
+            "(model = \"transformer\") for its steady state"
+        )
     options = cls.parse_options(meth, problem, where=f"{where}: [method] (kind = {kind!r})")
     out = parse_options(OutputOptions, raw.get("output", {}), where=f"{where}: [output]")
     if out.observables:

@@ -1,6 +1,6 @@
 """The contract between the runner and a ground-state method (VMC, DMRG, PEPS, ANTN).
 
-Methods are found through the ``nqs.runs.methods`` entry-point group declared in ``pyproject.toml``
+Methods are found through the ``nqs.methods`` entry-point group declared in ``pyproject.toml``
 (``vmc`` lives here, ``dmrg`` and the other tensor-network methods in :mod:`tensornets`), so the
 runner never imports :mod:`tensornets` itself and the dependency direction of the design holds.
 """
@@ -37,6 +37,9 @@ class Method(abc.ABC):
     default_checkpoint_every: ClassVar[int] = 50
     ground_state: ClassVar[bool] = True
     """Whether the method seeks the ground state (its energy is then compared with the reference)."""
+    open_problems: ClassVar[bool] = False
+    """Whether the method handles open problems (jump operators: a mixed state, not a ground
+    state); the configuration refuses any other method for them (``kind = "steady_state"``)."""
     resumable_keys: ClassVar[frozenset[str]] = frozenset()
     """Options that may differ between an archive and the configuration that resumes it
     (e.g. a larger ``n_iter`` to extend a finished run)."""
@@ -103,3 +106,20 @@ def method_class(kind: str, where: str = "config") -> type[Method]:
         known = ", ".join(sorted(eps)) or "none (is the package installed? run `make demo` or `pip install -e .`)"
         raise ConfigError(f"{where}: [method] unknown kind {kind!r}.{suggest(kind, eps)} Known kinds: {known}")
     return eps[kind].load()
+
+
+def explain_options(options: Any, problem: Problem) -> dict[str, tuple[Any, str]]:
+    """What the ``"auto"`` options of a method's ``options`` (and of its ``model_options``, keys
+    prefixed ``model_options.``) resolve to on ``problem``, and why: ``{key: (value, reason)}``.
+    Each options dataclass answers for itself through an ``explain_auto(problem)`` method (the
+    rules live with the model or method that owns them); options without one resolve nothing."""
+    out = dict(_own_autos(options, problem))
+    model_options = getattr(options, "model_options", None)
+    if model_options is not None:
+        out.update({f"model_options.{k}": v for k, v in _own_autos(model_options, problem).items()})
+    return out
+
+
+def _own_autos(options: Any, problem: Problem) -> dict[str, tuple[Any, str]]:
+    explain = getattr(options, "explain_auto", None)
+    return explain(problem) if explain is not None else {}

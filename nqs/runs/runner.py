@@ -22,9 +22,11 @@ import tomllib
 
 from hamiltonians import Problem
 
+from . import distributed
 from .archive import Archive, ArchiveError, load, run_metadata, save
 from .config import RunConfig, loads
 from .diagnostics import run_warnings
+from .methods import explain_options
 
 
 class RunError(RuntimeError):
@@ -123,7 +125,8 @@ class _Recorder:
         self.archive.checkpoint = state
         self.archive.checkpoint_step = next_step
         self.archive.result["wall_time"] = self.wall()
-        save(self.path, self.archive)
+        if distributed.is_writer():  # the state above is gathered on every process; one writes
+            save(self.path, self.archive)
 
     def close(self) -> None:
         if self._bar is not None:
@@ -140,17 +143,16 @@ def resolved_options(options: Any, problem: Problem | None = None) -> str:
     """The method's options after defaults were filled in (the model's, and those that depend on
     the problem), as JSON: stored in the archive (``meta["options"]``) because the config's text
     alone does not pin them across versions of the defaults. With ``problem``, ``"auto"`` options
-    of the method and of its model are stored as what they resolve to there
-    (:func:`~nqs.models.autoregressive.resolved_autos`: the symmetry average, the sign prior, the
-    phase, the Transformer's projection), so that a changed rule is seen too."""
-    from ..models.autoregressive import resolved_autos
-
+    of the method and of its model are stored as what they resolve to there (each options class
+    answers for itself: :func:`~nqs.runs.methods.explain_options`), so that a changed rule is
+    seen too."""
     record = dataclasses.asdict(options)
     if problem is not None:
-        record.update(resolved_autos(problem, options))
-        model_options = getattr(options, "model_options", None)
-        if dataclasses.is_dataclass(model_options):
-            record["model_options"].update(resolved_autos(problem, model_options))
+        for key, (value, _) in explain_options(options, problem).items():
+            if key.startswith("model_options."):
+                record["model_options"][key.removeprefix("model_options.")] = value
+            else:
+                record[key] = value
     return json.dumps(record, default=str, sort_keys=True)
 
 
@@ -247,7 +249,13 @@ def run(
         resume: continue from the archive's last checkpoint (the configuration must match, except
             for the method's ``resumable_keys`` such as ``n_iter``).
         overwrite: replace an existing archive instead of refusing to touch it.
+
+    Over several JAX processes (:mod:`~nqs.runs.distributed`) every process calls this with
+    the same configuration and reads the archive on resume; process 0 alone writes it, logs
+    and shows progress.
     """
+    if not distributed.is_writer():
+        progress, log = False, lambda _message: None
     path = config.archive_path
     problem = config.problem
     old: Archive | None = None
@@ -269,6 +277,8 @@ def run(
             )
     elif resume:
         raise RunError(f"--resume: there is no archive at {path} to continue")
+    # every process has looked at the archive before process 0 (re)writes it
+    distributed.barrier("nqs-run-archive-checked")
 
     # a method that is not after the ground state (``ground_state = False``: time evolution)
     # has no reference energy to be compared with
@@ -319,10 +329,11 @@ def run(
         recorder.close()
         # Keep the last checkpoint and its history; only the status changes.
         try:
-            last = load(path, checkpoint=True)
-            last.status = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
-            last.result["error"] = f"{type(err).__name__}: {err}"
-            save(path, last)
+            if distributed.is_writer():
+                last = load(path, checkpoint=True)
+                last.status = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
+                last.result["error"] = f"{type(err).__name__}: {err}"
+                save(path, last)
         except (ArchiveError, OSError):
             pass
         raise
@@ -361,5 +372,6 @@ def run(
     archive.history = {k: np.asarray(v) for k, v in recorder.history.items()}
     archive.checkpoint = method.state_dict()
     archive.checkpoint_step = int(archive.history["step"][-1]) + 1 if len(archive.history.get("step", [])) else 0
-    save(path, archive)
+    if distributed.is_writer():
+        save(path, archive)
     return archive

@@ -293,3 +293,33 @@ def test_auto_options_are_stored_as_resolved(tmp_path):
     old.meta["options"] = json.dumps(unresolved)
     _check_resumable(old, conf)
     assert archived_config(old).options.model_options == conf.options.model_options
+
+
+def test_models_command_explains_each_auto_option(capsys):
+    """``nqs models NAME PROBLEM ...`` prints what each ``"auto"`` option of an ansatz or a
+    method resolves to there and why, one line each, from the same rules the builders and the
+    archive use (:func:`~nqs.runs.methods.explain_options`); bad names are refused by name."""
+    import json
+
+    from nqs.runs.cli import main
+    from nqs.runs.methods import explain_options
+    from nqs.runs.runner import resolved_options
+
+    assert main(["models", "transformer", "j1j2", "Lx=4", "Ly=4", "J2=0.5"]) == 0
+    out = capsys.readouterr().out
+    assert "symmetrize = 'point_group': spin-1/2" in out and "phase = 'learned': not stoquastic" in out
+    assert "project_amplitude = True" in out
+    assert main(["models", "transformer", "tj", "Lx=3", "Ly=2", "n_holes=1", "pbc=false"]) == 0
+    out = capsys.readouterr().out
+    assert "symmetrize = 'none'" in out and "sign_prior = 'none'" in out and "phase = 'learned'" in out
+    # the explanation is the archive's resolution, for the method's own options too
+    conf = cfg.loads('[problem]\nname = "z2_gauge"\nLx = 2\nLy = 2\nh = 0.3\n\n[method]\nkind = "vmc"\nmodel = "gauge_transformer"\n')
+    explained = explain_options(conf.options, conf.problem)
+    assert explained["model_options.phase"][0] == "fixed"
+    assert json.loads(resolved_options(conf.options, conf.problem))["model_options"]["phase"] == "fixed"
+    assert main(["models", "dmrg", "heisenberg_chain", "L=8"]) == 0
+    assert "backend = " in capsys.readouterr().out
+    assert main(["models", "transfomer", "j1j2"]) == 2
+    assert "did you mean 'transformer'" in capsys.readouterr().err.lower()
+    assert main(["models", "hfds", "j1j2", "Lx=4", "Ly=4"]) == 1  # does not apply: says why
+    assert "does not apply" in capsys.readouterr().out

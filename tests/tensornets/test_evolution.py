@@ -190,7 +190,7 @@ def _loads(method: str, problem: str = 'name = "z2_gauge"\nLx = 3\nLy = 2\nh = 0
         ('engine = "mps"\nt_final = 1.0\ndt = 2.0', "larger than the final time"),
         ('engine = "exact"\nt_final = 1.0\ndt = 0.1\nmax_states = 10', "has 32 states"),
         ('engine = "exact"\nt_final = 1.0\ndt = 0.1\nobservables = ["plaquete"]', "Did you mean 'plaquette'"),
-        ('engine = "vmc"\nt_final = 1.0\ndt = 0.1', "Engines: exact, mps"),
+        ('engine = "tebd"\nt_final = 1.0\ndt = 0.1', "Engines: exact, mps, vmc"),
         ('engine = "exact"\nt_final = 1.0\ndt = 0.3', "not a whole number of steps"),
         ('engine = "exact"\nt_final = 1.0\ndt = 0.1\ntol = 1e-4', "needs engine = \"mps\""),
     ],
