@@ -28,18 +28,9 @@ import numpy as np
 import hamiltonians
 from hamiltonians.anyons import quantum_dimension
 from report import write
+from nqs.runs.methods import NullRecorder
 from tensornets.dmrg import DMRG, DMRGOptions
 from tensornets.entanglement import central_charge, entanglement_entropies, shared_site_entropies
-
-class _Silent:
-    def record(self, step, values):
-        pass
-
-    def checkpoint_due(self, step):
-        return False
-
-    def checkpoint(self, next_step, state):
-        pass
 
 
 def measure(L: int, theta: float, periodic: bool, bond_dims: list[int], skip: float) -> dict:
@@ -49,7 +40,7 @@ def measure(L: int, theta: float, periodic: bool, bond_dims: list[int], skip: fl
     )
     t0 = time.perf_counter()
     method = DMRG(problem, options)
-    method.run(0, _Silent())
+    method.run(0, NullRecorder())
     result = method.final_result()
     wall = time.perf_counter() - t0
     if periodic:

@@ -15,9 +15,9 @@ allowed ones are evaluated. Exact, independent samples are needed (the autoregre
 direct sampler): correlated Markov samples would need their autocorrelation in the error bar.
 
 :func:`exact_renyi2` computes the same quantity from a full state vector on the sector basis
-(exact diagonalisation, or the model's full sum), and :func:`central_charge_renyi2` fits the
-Calabrese-Cardy law ``S_n(l) = c/6 (1 + 1/n) log(chord(l)) + s0`` (``c/12 (1 + 1/n)`` open)
-through :func:`tensornets.entanglement.central_charge`.
+(exact diagonalisation, or the model's full sum);
+:func:`tensornets.entanglement.central_charge_renyi2` fits the Calabrese-Cardy law
+``S_n(l) = c/6 (1 + 1/n) log(chord(l)) + s0`` (``c/12 (1 + 1/n)`` open) to the profile.
 """
 
 from __future__ import annotations
@@ -123,22 +123,6 @@ def exact_renyi2(amplitudes: np.ndarray, basis: np.ndarray, region: Sequence[int
     m[ia.ravel(), ib.ravel()] = psi
     rho = m @ m.conj().T
     return float(-np.log(np.real(np.sum(rho * rho.conj()))))
-
-
-def central_charge_renyi2(
-    s2: Sequence[float], length: float, periodic: bool, alpha: float = 2.0, **fit_options
-):
-    """Central charge from Renyi-``alpha`` entropies ``s2[l - 1]`` of the regions of ``l = 1 ..``
-    sites: the Calabrese-Cardy fit of :func:`tensornets.entanglement.central_charge` (written
-    for ``alpha = 1``), its ``c`` and error rescaled by ``2 alpha / (1 + alpha)``. Returns the
-    fit with those two fields replaced."""
-    from dataclasses import replace
-
-    from tensornets.entanglement import central_charge
-
-    fit = central_charge(s2, length=length, periodic=periodic, **fit_options)
-    factor = 2 * alpha / (1 + alpha)
-    return replace(fit, c=fit.c * factor, c_error=fit.c_error * factor)
 
 
 # --------------------------------------------------------------------------- model helpers

@@ -14,7 +14,7 @@ Engines: ``"exact"`` keeps amplitudes over that winding sector's configurations 
 snake order: two-site with a global subspace expansion while bonds grow to ``bond_dim``, then
 one-site; ground states by DMRG (quimb backend) in the winding sector; ``"vmc"`` fits a
 normalised autoregressive model (the gauge Transformer) step by step to the implicit
-(Crank-Nicolson or fourth-order Pade) propagator on exact samples (:mod:`nqs.tdvmc`), and records
+(Crank-Nicolson or fourth-order Pade) propagator on exact samples (:mod:`tensornets.tdvmc`), and records
 each observable's Monte Carlo error (``NAME_error``), the energy's error and drift and each
 step's infidelity.
 
@@ -37,7 +37,7 @@ import numpy as np
 import hamiltonians
 from hamiltonians import Problem
 from nqs.runs.config import ConfigError, suggest
-from nqs.runs.methods import Method, Recorder
+from nqs.runs.methods import Method, NullRecorder, Recorder
 
 ENGINES = ("exact", "mps", "vmc")
 MAX_SUBSTEPS = 1024
@@ -51,7 +51,7 @@ class EvolveOptions:
 
     engine: str
     """``"exact"`` (sector amplitudes, Krylov exponential), ``"mps"`` (TDVP) or ``"vmc"``
-    (time-dependent VMC of an autoregressive model, :mod:`nqs.tdvmc`)."""
+    (time-dependent VMC of an autoregressive model, :mod:`tensornets.tdvmc`)."""
     t_final: float
     """Final time, in units of 1/coupling (hbar = 1)."""
     dt: float
@@ -99,7 +99,7 @@ class EvolveOptions:
     e.g. ``{ d_model = 16, n_layers = 1 }``); the phase is learned."""
     scheme: str = "projected"
     """``"vmc"``: ``"projected"``, the implicit midpoint step fitted by Gauss-Newton
-    (:mod:`nqs.tdvmc`)."""
+    (:mod:`tensornets.tdvmc`)."""
     order: int = 4
     """``"vmc"``: order of the implicit step: 2, the midpoint rule (one fit per step), or 4, the
     (2, 2) Pade approximant as two substeps with complex coefficients (two fits per step)."""
@@ -117,7 +117,7 @@ class EvolveOptions:
     initial_fit: str = "auto"
     """``"vmc"``: how the model gets the initial state: ``"exact"`` fits it to the exact state over
     the whole sector, ``"vmc"`` runs a VMC ground-state optimisation; ``"auto"``: exact up to
-    4096 states (:data:`nqs.tdvmc.EXACT_FIT_MAX_STATES`), else VMC."""
+    4096 states (:data:`tensornets.tdvmc.EXACT_FIT_MAX_STATES`), else VMC."""
     initial_iter: int = 300
     """``"vmc"``: iterations of the initial fit (Gauss-Newton) or VMC optimisation."""
     fit_tol: float = 1e-8
@@ -257,19 +257,6 @@ def _entry_matrices(action, obs) -> list:
     return out
 
 
-class _Quiet:
-    """Recorder of the DMRG that prepares a ground state inside the evolution."""
-
-    def record(self, step: int, values: dict[str, float]) -> None:
-        pass
-
-    def checkpoint_due(self, step: int) -> bool:
-        return False
-
-    def checkpoint(self, next_step: int, state: dict[str, Any]) -> None:
-        pass
-
-
 class Evolve(Method):
     """Real-time evolution under the ``[problem]`` Hamiltonian (module docstring)."""
 
@@ -292,7 +279,7 @@ class Evolve(Method):
                     f"Available: {', '.join(known)}"
                 )
         if options.engine == "vmc":  # its model and initial state first (no archive to open)
-            from nqs import tdvmc
+            from . import tdvmc
 
             tdvmc.check(problem, options, where)
         if options.initial_state == "ground_state":
@@ -360,7 +347,7 @@ class Evolve(Method):
         """Monte Carlo errors of the observables (``"vmc"``; empty for the other engines)."""
         self.prepared = False
         if options.engine == "vmc":
-            from nqs.tdvmc import VMCEngine
+            from tensornets.tdvmc import VMCEngine
 
             self.engine = VMCEngine(self)
         else:
@@ -562,7 +549,7 @@ class _MPSEngine:
             dmrg = DMRG(start, DMRGOptions(bond_dims=list(o.ground_bond_dims), backend="quimb", winding="reference",
                                            penalty=start.penalty_scale(), tol=1e-12, truncation_tol=1e-12,
                                            max_sweeps=40))
-            dmrg.run(0, _Quiet())
+            dmrg.run(0, NullRecorder())
             found = dmrg.final_result()
             if found["sector_penalty"] > 1e-8:
                 raise ValueError(

@@ -29,6 +29,20 @@ class Recorder(Protocol):
         """Store the method's state, from which the run continues at ``next_step``."""
 
 
+class NullRecorder:
+    """A :class:`Recorder` that keeps nothing: runs a method outside the runner (a ground state
+    prepared inside another method, a benchmark, a test)."""
+
+    def record(self, step: int, values: dict[str, float]) -> None:
+        pass
+
+    def checkpoint_due(self, step: int) -> bool:
+        return False
+
+    def checkpoint(self, next_step: int, state: dict[str, Any]) -> None:
+        pass
+
+
 class Method(abc.ABC):
     """A ground-state method run by ``nqs run``."""
 

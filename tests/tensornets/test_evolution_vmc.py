@@ -1,4 +1,4 @@
-"""Time-dependent VMC (``kind = "evolve"``, ``engine = "vmc"``, :mod:`nqs.tdvmc`): the gauge
+"""Time-dependent VMC (``kind = "evolve"``, ``engine = "vmc"``, :mod:`tensornets.tdvmc`): the gauge
 Transformer against the exact engine on a quench ED handles, resume of a killed evolution, and
 the configuration errors.
 
@@ -139,7 +139,7 @@ def test_vmc_resume_reproduces_uninterrupted_run(tmp_path, monkeypatch):
     """A vmc evolution killed after step 4 (last checkpoint after step 3) and resumed ends with
     the same history, observables, errors and parameters as the uninterrupted one, bit for bit
     (the checkpoint holds the parameters, the previous ones and the random key)."""
-    from nqs.tdvmc import VMCEngine
+    from tensornets.tdvmc import VMCEngine
 
     whole = run(loads(_CONFIG.format(path=tmp_path / "whole.h5")), progress=False, log=lambda s: None)
     original = VMCEngine.step

@@ -79,8 +79,8 @@ def default_model(problem: Problem) -> str:
 def model_options(problem: Problem, options, where: str):
     """The model's options dataclass from ``model_options``, the phase learned unless set
     (``ConfigError`` for unknown keys, a fixed phase, or options that do not suit the problem)."""
-    from .models import model_names, model_spec
-    from .runs.config import ConfigError, parse_options, suggest
+    from nqs.models import model_names, model_spec
+    from nqs.runs.config import ConfigError, parse_options, suggest
 
     name = options.model or default_model(problem)
     if name not in model_names():
@@ -121,9 +121,9 @@ def sector_problem(problem: Problem, constraint) -> Problem:
 
 def check(problem: Problem, options, where: str) -> None:
     """Configuration-time checks of ``engine = "vmc"`` (``ConfigError``)."""
-    from tensornets.evolution import evolution_sector
+    from .evolution import evolution_sector
 
-    from .runs.config import ConfigError
+    from nqs.runs.config import ConfigError
 
     if options.initial_state == "archive":
         raise ConfigError(f"{where}: engine \"vmc\" starts from a ground state or a product configuration, not an archive")
@@ -161,7 +161,7 @@ class VMCEngine:
         import jax
         from jax.flatten_util import ravel_pytree
 
-        from tensornets.evolution import evolution_sector
+        from .evolution import evolution_sector
 
         self.method = method
         p, o = method.problem, method.options
@@ -188,7 +188,7 @@ class VMCEngine:
         self._compiled: dict[str, Any] = {}
 
     def _vmc_options(self, **over):
-        from .vmc import VMCOptions
+        from nqs.vmc import VMCOptions
 
         o = self.method.options
         defaults = getattr(self.spec.options, "vmc_defaults", {})
@@ -227,7 +227,7 @@ class VMCEngine:
         return self._compiled
 
     def _sample(self, theta, key, n: int) -> np.ndarray:
-        from .sampling.direct_sampler import ConstrainedDirectSamplerState
+        from nqs.sampling.direct_sampler import ConstrainedDirectSamplerState
 
         variables = {"params": self.unravel(theta), **self.model_state}
         samples, _ = self.sampler.sample(self.model, variables, state=ConstrainedDirectSamplerState(key), chain_length=n)
@@ -383,7 +383,7 @@ class VMCEngine:
         """Netket configurations of the whole sector and the exact initial amplitudes on them."""
         from hamiltonians.exact import BasisIndex, ground_manifold, sparse_hamiltonian
         from hamiltonians.netket_backend import configs_to_netket
-        from tensornets.evolution import initial_config, initial_problem
+        from .evolution import initial_config, initial_problem
 
         p, o = self.method.problem, self.method.options
         basis = self.sector.enumerate(max_states=max(o.max_states, EXACT_FIT_MAX_STATES))
@@ -402,15 +402,17 @@ class VMCEngine:
         """A VMC ground-state optimisation of the same model on ``initial_problem`` (its sector)."""
         from jax.flatten_util import ravel_pytree
 
-        from tensornets.evolution import _Quiet, initial_problem
+        from nqs.runs.methods import NullRecorder
 
-        from .vmc import VMC
+        from .evolution import initial_problem
+
+        from nqs.vmc import VMC
 
         o = self.method.options
         start = sector_problem(initial_problem(self.method.problem, o), self.sector)
         vo = self._vmc_options(n_iter=o.initial_iter)
         vmc = VMC(start, vo)
-        vmc.run(0, _Quiet())
+        vmc.run(0, NullRecorder())
         return np.asarray(ravel_pytree(vmc.state.parameters)[0])
 
     def step(self, dt: float) -> dict[str, float]:
@@ -466,7 +468,7 @@ class VMCEngine:
         """Energy and the recorded observables on fresh samples of the current state."""
         import netket as nk
 
-        from .observables import measure_samples
+        from nqs.observables import measure_samples
 
         names = self.method.names
         x = self._sample(self.theta, key, self.method.options.n_samples)
@@ -489,7 +491,7 @@ class VMCEngine:
     def measure_with_errors(self, names: list[str]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         """Means and Monte Carlo errors of the observables measured after the last step."""
         if self._measured is None or any(n not in self._measured["obs"] for n in names):
-            from .observables import measure_samples
+            from nqs.observables import measure_samples
             import jax
 
             x = self._sample(self.theta, jax.random.fold_in(jax.numpy.asarray(self.key), 11), self.method.options.n_samples)
