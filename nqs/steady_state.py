@@ -1,38 +1,20 @@
 """Steady states of open problems: the ``kind = "steady_state"`` method of ``nqs run``.
 
-The state is a POVM outcome distribution ``P(a)`` (:mod:`hamiltonians.povm`), represented by an
+The state is a POVM outcome distribution ``P(a)`` (:mod:`hamiltonians.povm`) represented by an
 autoregressive model with exact direct sampling (:mod:`nqs.models.povm`). The Lindblad equation
-is linear in ``P``, ``dP/dt = A P`` with ``A_ba = tr(M^b L[N^a])``, so the steady state is the
-normalised distribution with ``A P = 0``; it is found by minimising, with Adam, one of
+is linear in ``P``, ``dP/dt = A P`` with ``A_ba = tr(M^b L[N^a])``, and the steady state is the
+normalised ``P`` with ``A P = 0``, found by minimising with Adam ``cost = "l1"``:
+``||A P||_1 = E_{b~P} |R(b)|`` (Luo et al., PRL 128, 090501 (2022)) or ``"l2"``:
+``E_{b~P} R(b)^2``, with ``R(b) = sum_a A_ba P(a) / P(b)`` over the outcome strings connected
+to ``b``. The gradient of ``C = E_{b~P} f_theta(b)`` is ``E_P[grad f(b) + (f(b) - c) grad log
+P(b)]`` with the batch mean ``c`` as baseline (tested against the exactly summed cost).
 
-* ``cost = "l1"``: ``C = ||A P||_1 = sum_b |(A P)(b)| = E_{b~P} |R(b)|`` (Luo et al., PRL 128,
-  090501, 2022);
-* ``cost = "l2"``: ``C = sum_b (A P)(b)^2 / P(b) = E_{b~P} R(b)^2``,
-
-with ``R(b) = sum_a A_ba P(a) / P(b)`` evaluated on the ``K`` outcome strings ``a`` connected to
-``b`` by the local terms of ``A``. Both are zero exactly at the steady state. For ``C = E_{b~P}
-f_theta(b)`` the gradient is
-
-    grad C = E_{b~P} [ grad f_theta(b) + (f(b) - c) grad log P(b) ],
-
-the first term differentiating ``f`` at fixed samples (through ``P(a)/P(b)``), the second the
-score-function term of the sampling distribution; ``c`` (the batch mean of ``f``) is a
-baseline, which leaves the mean unchanged since ``E[grad log P] = 0``. Derivation: ``grad
-sum_b P f = sum_b P grad f + sum_b f grad P``. The estimator is the gradient of the surrogate
-``mean_b [f_theta(b) + stop(f(b) - c) log P_theta(b)]`` (``tests/nqs/test_steady_state.py``
-checks it against the gradient of the exactly summed cost).
-
-History, per step: ``cost`` (with ``cost_error``), ``energy`` (``tr(rho H)``), and ``sx``,
-``sz`` (``<sigma^x>``, ``<sigma^z>`` averaged over sites) and ``szsz`` (``<sigma^z_i
-sigma^z_j>`` averaged over nearest-neighbour bonds), each with its Monte Carlo error
-``*_error``. The result holds the same from ``n_samples_final`` fresh samples, and, up to
-``exact_max_sites`` sites, the exact steady state's values (``*_exact``) and the deviations
-(``*_deviation``), and up to :data:`FULL_SUM_MAX_SITES` sites the model's own values and cost
-summed over every outcome string (``*_model``, ``cost_exact``: no sampling noise).
-
-The checkpoint holds the parameters and the optimiser state; the samples of step ``t`` are
-drawn with the key ``fold_in(PRNGKey(seed + 1), t)``, so a resumed run repeats an uninterrupted
-one.
+History per step: ``cost``, ``energy`` (``tr(rho H)``), ``sx``, ``sz`` (site averages) and
+``szsz`` (nearest-neighbour average), each with ``*_error``. The result adds the same from
+``n_samples_final`` samples, the exact steady state's values and deviations up to
+``exact_max_sites`` sites, and the model's full-sum values up to :data:`FULL_SUM_MAX_SITES`.
+The checkpoint holds parameters and optimiser state; step ``t`` samples with the key
+``fold_in(PRNGKey(seed + 1), t)``, so a resumed run repeats an uninterrupted one.
 """
 
 from __future__ import annotations

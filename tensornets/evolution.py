@@ -12,11 +12,9 @@ Engines: ``"exact"`` keeps amplitudes over that winding sector's configurations 
 ``exp(-i H dt)`` by ``scipy.sparse.linalg.expm_multiply`` on the sparse Hamiltonian of
 :mod:`hamiltonians.exact`; ``"mps"`` runs TDVP (:mod:`tensornets.tdvp`) on the registry MPO in
 snake order: two-site with a global subspace expansion while bonds grow to ``bond_dim``, then
-one-site; ground states by DMRG (quimb backend) in the winding sector; ``"vmc"`` fits a
-normalised autoregressive model (the gauge Transformer) step by step to the implicit
-(Crank-Nicolson or fourth-order Pade) propagator on exact samples (:mod:`tensornets.tdvmc`), and records
-each observable's Monte Carlo error (``NAME_error``), the energy's error and drift and each
-step's infidelity.
+one-site; ground states by DMRG (quimb backend) in the winding sector; ``"vmc"`` fits an
+autoregressive model step by step to the implicit propagator on exact samples
+(:mod:`tensornets.tdvmc`; also ``NAME_error``, energy error and drift, step infidelity).
 
 Step ``k`` of the run is ``t = k dt`` (step 0: the initial state). The history records
 ``time``, ``energy`` (``<H>``: its drift measures the integrator), each observable's mean over

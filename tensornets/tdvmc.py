@@ -1,47 +1,24 @@
 """Time-dependent VMC: the ``engine = "vmc"`` of ``kind = "evolve"`` (:mod:`tensornets.evolution`).
 
-The state is a registered ansatz whose amplitudes are normalised and sampled exactly (the
-autoregressive models: ``gauge_transformer`` on links, ``transformer`` on sites, ``ar_rnn``),
-built on the winding sector the evolution stays in, with a learned phase (a real-time state is
-complex even where the ground state is positive).
+The state is a registered autoregressive ansatz (normalised, sampled exactly:
+``gauge_transformer`` on links, ``transformer`` on sites, ``ar_rnn``) on the winding sector the
+evolution stays in, with a learned phase. Scheme ``"projected"`` (p-tVMC, Sinibaldi et al.,
+Quantum 7, 1131 (2023)): the parameters of ``psi(t + dt)`` minimise the infidelity between
+``(1 + i (H - E) dt/2) psi'`` and ``(1 - i (H - E) dt/2) psi`` (Crank-Nicolson; ``E`` the
+energy estimate, so that the phase error does not grow with the total energy); ``order = 4``
+(default) takes two such substeps with coefficients ``(3 +- i sqrt 3) / 12``, the (2, 2) Pade
+approximant of ``exp(-i H dt)``. Both sides are importance-sampled on exact samples of ``psi``
+(unbiased, as ``psi`` is normalised); the infidelity is minimised by Levenberg-Marquardt
+Gauss-Newton steps solved in the smaller of sample and parameter space, so no geometric tensor
+is inverted and no parameter ODE integrated. Each substep is refitted :data:`FIT_ROUNDS`
+times with samples of the latest result added; the step's ``infidelity`` is estimated on an
+independent batch.
 
-Scheme ``"projected"`` (p-tVMC, the implicit midpoint or "forward-backward trapezoid" step,
-Sinibaldi et al., Quantum 7, 1131 (2023)): the parameters ``theta'`` of ``psi(t + dt)`` minimise
-the infidelity between ``A = (1 + i H dt/2) psi_theta'`` and ``B = (1 - i H dt/2) psi_theta``
-(Crank-Nicolson: unitary, second order, the energy conserved up to the fit), with ``H - E``
-in place of ``H`` (``E`` the state's energy estimate: only the global phase changes, and the
-step's phase error, ``~ ((E_n - E) dt)^3 / 12``, no longer grows with the total energy).
-``order = 4`` (default) replaces the step by two such substeps with complex coefficients
-``(3 +- i sqrt 3) / 12`` in place of ``1/2``: their product is the (2, 2) Pade approximant of
-``exp(-i H dt)``. Measured on the Z2 3x2 quench at ``dt = 0.1``: the midpoint rule alone misses
-the exact step by an infidelity of 4e-5 per step (its own error: a fit to it reached 5e-8),
-which accumulates coherently to 0.04 on the plaquette by ``t = 1``; the fourth-order step
-keeps the state within 1e-6 of the exact one over the first steps. Samples ``x`` are
-drawn exactly from ``|psi_theta|^2``; as the autoregressive ``psi`` is normalised, ``A(x) /
-psi_theta(x) = r(x) (1 + i dt/2 E'_loc(x))`` with ``r = psi_theta' / psi_theta`` and
-``B(x) / psi_theta(x) = 1 - i dt/2 E_loc(x)`` are importance-sampled vectors ``a``, ``b`` whose
-overlaps estimate those of ``A`` and ``B`` without bias, and the infidelity
-``1 - |a^H b|^2 / (|a|^2 |b|^2)`` is a differentiable function of ``theta'`` on fixed samples.
-It is minimised by Gauss-Newton (Levenberg-Marquardt) steps: the residual of the normalised
-``a`` orthogonal to ``b`` is linearised in ``theta'`` through its Jacobian (one row per distinct
-sample, weighted by its count) and the regularised least-squares step is solved in the smaller
-of the sample and parameter spaces (the kernel, minSR form) -- no geometric tensor is inverted
-along a trajectory and no ODE of parameters is integrated. The first guess is the previous step's
-change applied once more (linear extrapolation), kept when it fits better than ``theta``.
-A fit on samples of ``psi_theta`` alone may move weight to configurations it did not see:
-each substep is fitted :data:`FIT_ROUNDS` times, each round adding samples of the last result
-and weighting all by the mixture of the sampled states. The final infidelity, estimated on an
-independent batch of ``psi_theta``, is the step's ``infidelity`` (summed over substeps).
-
-The initial state: the model fitted to the exact initial state over the whole sector (the same
-Gauss-Newton fit with all configurations, ``initial_fit = "exact"``: ED ground state of
-``initial_problem`` or the product configuration) or, for ground states, a VMC ground-state
-optimisation of the same model (:class:`nqs.vmc.VMC`, ``initial_fit = "vmc"``).
-
-Measurements at every step: the energy (mean and error of the local energies) and observables
-(:func:`nqs.observables.measure_samples`) on ``n_samples`` fresh exact samples of the new state.
-The checkpoint holds the parameters (flat), the previous step's change of each substep and
-the random key, so a resumed evolution repeats the uninterrupted one bit for bit (tested).
+Initial state: the model fitted to the exact initial state over the sector (``initial_fit =
+"exact"``) or a VMC ground-state optimisation (``"vmc"``). Every step measures the energy and
+observables with their Monte Carlo errors on fresh samples. The checkpoint holds the parameters,
+the previous step's change and the random key: a resumed evolution repeats the uninterrupted
+one bit for bit. Conventions and measurements: ``docs/dynamics.md``.
 """
 
 from __future__ import annotations
