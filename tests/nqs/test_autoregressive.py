@@ -426,7 +426,7 @@ def test_bad_configurations_fail_when_parsed(key):
         loads(text)
 
 
-@pytest.mark.parametrize("model", ["ar_rnn", "transformer"])
+@pytest.mark.parametrize("model", [pytest.param("ar_rnn", marks=pytest.mark.slow), "transformer"])
 def test_vmc_steps_under_on_the_fly_sr(model, tmp_path):
     """More parameters than samples: NetKet's SR takes its on-the-fly NTK route, which evaluates
     the model inside shard_map (scan carries must match the inputs' sharding type). Regression:

@@ -82,7 +82,8 @@ def result(proc: subprocess.Popen) -> dict:
     return json.loads(line[len("RESULT "):])
 
 
-@pytest.fixture(scope="module", params=["direct", "projected"])
+# the projected (Metropolis) case is slow: multi-process runs cover sharded chains (test_distributed)
+@pytest.fixture(scope="module", params=["direct", pytest.param("projected", marks=pytest.mark.slow)])
 def runs(request) -> tuple[dict, dict]:
     """One device and two: exact direct sampling, and Metropolis chains with exact proposals
     for the amplitude projected over symmetries (``project_amplitude``)."""

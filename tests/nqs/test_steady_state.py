@@ -49,7 +49,7 @@ def test_outcome_transformer_is_normalised_and_sampled_exactly():
     assert chi2.pvalue > 1e-3, chi2
 
 
-@pytest.mark.parametrize("cost", ["l1", "l2"])
+@pytest.mark.parametrize("cost", ["l1", pytest.param("l2", marks=pytest.mark.slow)])
 def test_gradient_estimator_is_the_gradient_of_the_cost(cost):
     # the surrogate over every outcome string weighted by P is the expectation of the
     # sampled estimator: its gradient must be that of the exactly summed cost

@@ -86,7 +86,8 @@ def test_mps_tdvp_matches_exact_z2_quench():
 @pytest.mark.parametrize(
     "name, params, start, names",
     [
-        ("z2_gauge", dict(Lx=3, Ly=2, h=0.5), {"h": 0.0}, ["plaquette", "electric_field"]),
+        # slow: test_mps_tdvp_matches_exact_z2_quench runs the same Z2 quench from a configuration
+        pytest.param("z2_gauge", dict(Lx=3, Ly=2, h=0.5), {"h": 0.0}, ["plaquette", "electric_field"], marks=pytest.mark.slow),
         ("u1_qlm", dict(Lx=3, Ly=2, lam=0.0), {"lam": -1.0}, ["plaquette", "flippability", "electric_field"]),
     ],
     ids=["z2_toric_code_to_h0.5", "u1_lam-1_to_0"],
@@ -252,6 +253,7 @@ def test_archive_final_state_continues_the_evolution(tmp_path, engine):
     np.testing.assert_allclose(cont.history["energy"], whole.history["energy"][6:], atol=1e-10)
 
 
+@pytest.mark.slow
 def test_mps_from_a_dmrg_archive(tmp_path):
     """The final MPS of a DMRG run (quimb backend) starts an MPS evolution; against the exact
     engine from the ED ground state of the same problem (Z2 3x2 torus, h = 0.3 -> 0.5), within
