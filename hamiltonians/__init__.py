@@ -10,18 +10,19 @@
 
 from .automaton import SectorAutomaton, build_automaton
 from .constraints import AllowedTuples, Constraint, LinearConstraint, Move
-from .lattice import LinkLattice, SquareLattice
+from .lattice import CubicLattice, LinkLattice, SquareLattice
 from .local_spaces import SPIN_HALF, TJ_SITE, Z2_LINK, LocalSpace
 from .problem import Problem
 from .references import Reference
 from .registry import available, get, register, spec
 
 # Model modules register themselves on import.
-from . import spins, tj, gauge, open_systems, anyons  # noqa: E402,F401  isort: skip
+from . import spins, tj, gauge, open_systems, anyons, xcube  # noqa: E402,F401  isort: skip
 
 __all__ = [
     "AllowedTuples",
     "Constraint",
+    "CubicLattice",
     "LinearConstraint",
     "LinkLattice",
     "LocalSpace",

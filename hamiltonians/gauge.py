@@ -13,54 +13,60 @@ from .registry import register
 from .terms import Term, combine
 
 
-def _check_torus(model: str, Lx: int, Ly: int) -> LinkLattice:
-    for name, v in (("Lx", Lx), ("Ly", Ly)):
+def _check_torus(model: str, Lx: int, Ly: int, Lz: int | None = None) -> LinkLattice:
+    sides = (("Lx", Lx), ("Ly", Ly)) + ((("Lz", Lz),) if Lz is not None else ())
+    for name, v in sides:
         if v < 1:
             raise ValueError(f"{model}: parameter {name!r} must be positive, got {v}")
         if v < 2:
             raise ValueError(f"{model}: lattice too small, parameter {name!r}={v}; need {name} >= 2 on the torus")
-    return LinkLattice(Lx, Ly)
+    return LinkLattice(Lx, Ly, Lz)
 
 
 def _charge_map(model: str, lat: LinkLattice, charges: list, with_value: bool) -> dict[int, int]:
     out: dict[int, int] = {}
-    form = "[x, y, q]" if with_value else "[x, y]"
+    axes = "x, y" if lat.dim == 2 else "x, y, z"
+    form = f"[{axes}, q]" if with_value else f"[{axes}]"
+    shape = "x".join(str(L) for L in (lat.Lx, lat.Ly, lat.Lz)[: lat.dim])
     for entry in charges:
-        if not isinstance(entry, (list, tuple)) or len(entry) != (3 if with_value else 2):
+        if not isinstance(entry, (list, tuple)) or len(entry) != lat.dim + with_value:
             raise ValueError(f"{model}: parameter 'charges' entries must be {form}, got {entry!r}")
-        x, y = entry[0], entry[1]
-        if not (isinstance(x, int) and isinstance(y, int) and 0 <= x < lat.Lx and 0 <= y < lat.Ly):
-            raise ValueError(
-                f"{model}: parameter 'charges': vertex ({x}, {y}) is not on the {lat.Lx}x{lat.Ly} torus"
-            )
-        v = lat.sites.index(x, y)
+        c = tuple(entry[: lat.dim])
+        if not all(isinstance(u, int) and 0 <= u < L for u, L in zip(c, (lat.Lx, lat.Ly, lat.Lz))):
+            raise ValueError(f"{model}: parameter 'charges': vertex {c} is not on the {shape} torus")
+        v = lat.sites.index(*c)
         if v in out:
-            raise ValueError(f"{model}: parameter 'charges' lists vertex ({x}, {y}) twice")
-        out[v] = int(entry[2]) if with_value else 1
+            raise ValueError(f"{model}: parameter 'charges' lists vertex {c} twice")
+        out[v] = int(entry[-1]) if with_value else 1
     return out
 
 
-def _winding_cuts(lat: LinkLattice) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """Links crossing the two non-contractible cuts of the torus: the ``+x`` links leaving
-    column ``x = 0`` and the ``+y`` links leaving row ``y = 0``. A plaquette touches each cut in
-    zero or two links of opposite circulation, so the electric flux through a cut is conserved."""
-    return (
-        tuple(lat.link(0, y, 0) for y in range(lat.Ly)),
-        tuple(lat.link(x, 0, 1) for x in range(lat.Lx)),
+def _winding_cuts(lat: LinkLattice) -> tuple[tuple[int, ...], ...]:
+    """Links crossing the non-contractible cuts of the torus: the ``+x`` links leaving the
+    column (3D: plane) ``x = 0``, the ``+y`` links leaving ``y = 0`` (and in 3D the ``+z`` links
+    leaving ``z = 0``). A plaquette touches each cut in zero or two links of opposite
+    circulation, so the electric flux through a cut is conserved."""
+    coords = lat.sites.coords
+    return tuple(
+        tuple(lat.link(*c[:2], a, *c[2:]) for c in coords if c[a] == 0) for a in range(lat.dim)
     )
 
 
-def z2_gauge(Lx: int, Ly: int, h: float, charges: list = ()) -> Problem:
-    """Z2 lattice gauge theory (toric code in a field) on the links of an ``Lx x Ly`` torus.
+def z2_gauge(Lx: int, Ly: int, h: float, charges: list = (), Lz: int | None = None) -> Problem:
+    """Z2 lattice gauge theory (toric code in a field) on the links of an ``Lx x Ly`` torus,
+    or with ``Lz`` of an ``Lx x Ly x Lz`` 3-torus (the 3D toric code in a field).
 
-    ``H = - sum_p prod_{l in p} sigma^z_l - h sum_l sigma^x_l`` on ``2 Lx Ly`` links. Sector:
-    Gauss's law ``prod_{l at v} sigma^x_l = +1`` at every vertex, ``-1`` at the static charges
-    ``charges = [[x, y], ...]`` (an even number of them on a torus). Configurations are in the
-    electric basis (``sigma^x`` diagonal, local state 1 = electric string), where Gauss's law is
-    a parity constraint; all winding sectors are included. At ``h = 0`` the ground energy is
-    minus the number of plaquettes (toric code); confinement sets in near ``h = 0.33``.
+    ``H = - sum_p prod_{l in p} sigma^z_l - h sum_l sigma^x_l`` on ``2 Lx Ly`` links
+    (``3 Lx Ly Lz`` links and plaquettes in 3D). Sector: Gauss's law
+    ``prod_{l at v} sigma^x_l = +1`` at every vertex (4 links, 6 in 3D), ``-1`` at the static
+    charges ``charges = [[x, y], ...]`` (``[[x, y, z], ...]`` in 3D; an even number of them on a
+    torus). Configurations are in the electric basis (``sigma^x`` diagonal, local state 1 =
+    electric string), where Gauss's law is a parity constraint; all winding sectors are
+    included (2 winding parities, 3 in 3D). Link order and plaquettes:
+    :class:`~hamiltonians.lattice.LinkLattice`. At ``h = 0`` the ground energy is minus the
+    number of plaquettes (toric code); in 2D confinement sets in near ``h = 0.33``.
     """
-    lat = _check_torus("z2_gauge", Lx, Ly)
+    lat = _check_torus("z2_gauge", Lx, Ly, Lz)
     q = _charge_map("z2_gauge", lat, list(charges), with_value=False)
     if len(q) % 2:
         raise ValueError(
@@ -71,24 +77,26 @@ def z2_gauge(Lx: int, Ly: int, h: float, charges: list = ()) -> Problem:
     if h != 0.0:
         terms += [(-h, (("X", link),)) for link in range(lat.n_links)]
     linear = tuple(
-        LinearConstraint(links, (1.0,) * 4, "e", float(q.get(v, 0)), modulus=2)
+        LinearConstraint(links, (1.0,) * len(links), "e", float(q.get(v, 0)), modulus=2)
         for v, (links, _) in enumerate(lat.vertex_links)
     )
-    # Reference: strings along x then y joining consecutive pairs of charges.
+    # Reference: strings along x, then y (then z) joining consecutive pairs of charges.
     ref = [0] * lat.n_links
-    charged = [tuple(lat.sites.coords[v]) for v in sorted(q)]
-    for (x0, y0), (x1, y1) in zip(charged[::2], charged[1::2]):
-        for x in range(x0, x1) if x1 >= x0 else range(x1, x0):
-            ref[lat.link(x, y0, 0)] ^= 1
-        for y in range(y0, y1) if y1 >= y0 else range(y1, y0):
-            ref[lat.link(x1, y, 1)] ^= 1
+    charged = [tuple(int(u) for u in lat.sites.coords[v]) for v in sorted(q)]
+    for c0, c1 in zip(charged[::2], charged[1::2]):
+        here = list(c0)
+        for a in range(lat.dim):
+            for u in range(min(c0[a], c1[a]), max(c0[a], c1[a])):
+                here[a] = u
+                ref[lat.link(*here[:2], a, *here[2:])] ^= 1
+            here[a] = c1[a]
     plaquette_terms = [t for t in terms if len(t[1]) == 4]
     constraint = Constraint(
         "gauss_law",
         linear,
         Z2_LINK,
         lat.n_links,
-        sector={"gauss_law": "prod sigma^x = +1", "charges": [list(lat.sites.coords[v].tolist()) for v in sorted(q)]},
+        sector={"gauss_law": "prod sigma^x = +1", "charges": [lat.sites.coords[v].tolist() for v in sorted(q)]},
         moves=moves_from_terms(plaquette_terms, Z2_LINK),
         reference=tuple(ref),
         # electric flux parity through each cut (plaquettes flip two of its links)

@@ -15,6 +15,18 @@ Conventions (used by all backends, and therefore by every archive):
   ``bottom, right, top, left`` = x-link at ``(x, y)``, y-link at ``(x+1, y)``, x-link at
   ``(x, y+1)``, y-link at ``(x, y)``; its counter-clockwise circulation runs along ``bottom``
   and ``right`` and against ``top`` and ``left``.
+* A **cubic lattice** (:class:`CubicLattice`) has ``Lx * Ly * Lz`` sites ``(x, y, z)``; its snake
+  order runs through the layers of constant ``z`` in turn, each layer in the square snake order
+  (forwards for even ``z``, backwards for odd ``z``), so consecutive sites are again always
+  nearest neighbours: ``index(x, y, z) = z Lx Ly + i`` with ``i`` the square snake index of
+  ``(x, y)`` for even ``z`` and ``Lx Ly - 1 -`` that for odd ``z``.
+* Gauge models on the links of a periodic ``Lx x Ly x Lz`` lattice (``LinkLattice(Lx, Ly, Lz)``):
+  vertex ``v`` is the cubic snake index of ``(x, y, z)``; link ``3 v + d`` points from ``v``
+  along ``+x``, ``+y``, ``+z`` for ``d = 0, 1, 2``. Each vertex carries three plaquettes, in the
+  planes ``(x, y)``, ``(y, z)``, ``(z, x)`` (in this order); the plaquette in the plane ``(a, b)``
+  with corner ``v`` has links ``bottom, right, top, left`` = ``a``-link at ``v``, ``b``-link at
+  ``v + a``, ``a``-link at ``v + b``, ``b``-link at ``v``, circulating counter-clockwise about
+  the third axis.
 """
 
 from __future__ import annotations
@@ -114,59 +126,164 @@ class SquareLattice:
 
 
 @dataclass(frozen=True)
-class LinkLattice:
-    """Links, vertices and plaquettes of an ``Lx x Ly`` torus (gauge models)."""
+class CubicLattice:
+    """An ``Lx x Ly x Lz`` cubic lattice in the 3D snake order (module docstring), with
+    boundaries ``pbc``: one bool for all directions or one flag per direction ``(x, y, z)``."""
 
     Lx: int
     Ly: int
+    Lz: int
+    pbc: bool | tuple[bool, bool, bool] = True
 
-    @cached_property
-    def sites(self) -> SquareLattice:
-        """The vertices, as a periodic square lattice (snake-ordered)."""
-        return SquareLattice(self.Lx, self.Ly, pbc=True)
+    def __post_init__(self):
+        flags = (self.pbc,) * 3 if isinstance(self.pbc, bool) else tuple(bool(f) for f in self.pbc)
+        if len(flags) != 3:
+            raise ValueError(f"pbc must be a bool or one flag per direction (x, y, z), got {self.pbc!r}")
+        object.__setattr__(self, "pbc", flags[0] if len(set(flags)) == 1 else flags)
 
     @property
-    def n_vertices(self) -> int:
-        return self.Lx * self.Ly
+    def periodic(self) -> tuple[bool, bool, bool]:
+        """Periodicity along ``x``, ``y`` and ``z``."""
+        return (self.pbc,) * 3 if isinstance(self.pbc, bool) else self.pbc
 
     @property
-    def n_links(self) -> int:
-        return 2 * self.n_vertices
+    def shape(self) -> tuple[int, int, int]:
+        return (self.Lx, self.Ly, self.Lz)
 
-    def link(self, x: int, y: int, direction: int) -> int:
-        """Index of the link leaving ``(x, y)`` along ``+x`` (direction 0) or ``+y`` (1)."""
-        return 2 * self.sites.index(x, y) + direction
+    @property
+    def n_sites(self) -> int:
+        return self.Lx * self.Ly * self.Lz
+
+    def index(self, x: int, y: int, z: int) -> int:
+        """Snake index of site ``(x, y, z)``; coordinates are wrapped along periodic directions."""
+        c = [u % L if p else u for u, L, p in zip((x, y, z), self.shape, self.periodic)]
+        if not all(0 <= u < L for u, L in zip(c, self.shape)):
+            raise IndexError(f"site ({x}, {y}, {z}) is outside the {self.Lx}x{self.Ly}x{self.Lz} lattice (pbc = {self.pbc})")
+        x, y, z = c
+        layer = y * self.Lx + (x if y % 2 == 0 else self.Lx - 1 - x)
+        area = self.Lx * self.Ly
+        return z * area + (layer if z % 2 == 0 else area - 1 - layer)
 
     @cached_property
-    def link_coords(self) -> np.ndarray:
-        """``(n_links, 2)`` float array: midpoints of the links."""
-        out = np.empty((self.n_links, 2))
-        for v, (x, y) in enumerate(self.sites.coords):
-            out[2 * v] = (x + 0.5, y)
-            out[2 * v + 1] = (x, y + 0.5)
+    def coords(self) -> np.ndarray:
+        """``(n_sites, 3)`` integer array: ``coords[i] = (x, y, z)`` of snake site ``i``."""
+        out = np.empty((self.n_sites, 3), dtype=np.int64)
+        for z in range(self.Lz):
+            for y in range(self.Ly):
+                for x in range(self.Lx):
+                    out[self.index(x, y, z)] = (x, y, z)
         return out
 
     @cached_property
-    def vertex_links(self) -> list[tuple[tuple[int, int, int, int], tuple[int, int, int, int]]]:
-        """For each vertex: links ``(out_x, out_y, in_x, in_y)`` and orientation signs
-        ``(+1, +1, -1, -1)`` (outgoing minus incoming)."""
+    def bonds(self) -> list[tuple[int, int]]:
+        """Nearest-neighbour bonds ``(i, j)``, ``i < j``, each once."""
+        pairs: set[tuple[int, int]] = set()
+        for x, y, z in self.coords:
+            for shift in ((1, 0, 0), (0, 1, 0), (0, 0, 1)):
+                c = (x + shift[0], y + shift[1], z + shift[2])
+                if any(not p and not 0 <= u < L for u, L, p in zip(c, self.shape, self.periodic)):
+                    continue
+                i, j = self.index(x, y, z), self.index(*c)
+                if i != j:
+                    pairs.add((min(i, j), max(i, j)))
+        return sorted(pairs)
+
+
+_PLANES = ((0, 1), (1, 2), (2, 0))  # plaquette planes (a, b) of a 3D vertex, in this order
+
+
+@dataclass(frozen=True)
+class LinkLattice:
+    """Links, vertices and plaquettes of an ``Lx x Ly`` torus, or with ``Lz`` of an
+    ``Lx x Ly x Lz`` 3-torus (gauge models; conventions in the module docstring)."""
+
+    Lx: int
+    Ly: int
+    Lz: int | None = None
+
+    @property
+    def dim(self) -> int:
+        """2 (square) or 3 (cubic)."""
+        return 2 if self.Lz is None else 3
+
+    @cached_property
+    def sites(self) -> SquareLattice | CubicLattice:
+        """The vertices, as a periodic square or cubic lattice (snake-ordered)."""
+        if self.Lz is None:
+            return SquareLattice(self.Lx, self.Ly, pbc=True)
+        return CubicLattice(self.Lx, self.Ly, self.Lz, pbc=True)
+
+    @property
+    def n_vertices(self) -> int:
+        return self.sites.n_sites
+
+    @property
+    def n_links(self) -> int:
+        return self.dim * self.n_vertices
+
+    def link(self, x: int, y: int, direction: int, z: int = 0) -> int:
+        """Index of the link leaving ``(x, y)`` (``(x, y, z)`` in 3D) along ``+x`` (direction
+        0), ``+y`` (1) or ``+z`` (2)."""
+        if self.Lz is None:
+            return 2 * self.sites.index(x, y) + direction
+        return 3 * self.sites.index(x, y, z) + direction
+
+    def _link_from(self, c, direction: int, shift=(0, 0, 0)) -> int:
+        """The link leaving vertex coordinates ``c + shift`` along ``direction``."""
+        c = [int(u) + s for u, s in zip(c, shift)]
+        return self.link(c[0], c[1], direction, *c[2:])
+
+    @cached_property
+    def link_coords(self) -> np.ndarray:
+        """``(n_links, dim)`` float array: midpoints of the links."""
+        d = self.dim
+        out = np.empty((self.n_links, d))
+        for v, c in enumerate(self.sites.coords):
+            for direction in range(d):
+                out[d * v + direction] = c + 0.5 * np.eye(d)[direction]
+        return out
+
+    @cached_property
+    def vertex_links(self) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
+        """For each vertex: links ``(out_x, out_y, in_x, in_y)`` (3D: ``(out_x, out_y, out_z,
+        in_x, in_y, in_z)``) and orientation signs ``+1`` out, ``-1`` in (outgoing minus
+        incoming)."""
+        d = self.dim
         out = []
-        for x, y in self.sites.coords:
-            links = (
-                self.link(x, y, 0),
-                self.link(x, y, 1),
-                self.link(x - 1, y, 0),
-                self.link(x, y - 1, 1),
-            )
-            out.append((links, (1, 1, -1, -1)))
+        for c in self.sites.coords:
+            outgoing = tuple(self._link_from(c, k) for k in range(d))
+            incoming = tuple(self._link_from(c, k, tuple(-int(k == j) for j in range(3))) for k in range(d))
+            out.append((outgoing + incoming, (1,) * d + (-1,) * d))
         return out
 
     @cached_property
     def plaquettes(self) -> list[tuple[int, int, int, int]]:
-        """Links ``(bottom, right, top, left)`` of the plaquette at each vertex (snake order)."""
+        """Links ``(bottom, right, top, left)`` of the plaquette at each vertex (snake order); in
+        3D three per vertex, in the planes ``(x, y)``, ``(y, z)``, ``(z, x)``."""
         out = []
-        for x, y in self.sites.coords:
-            out.append(
-                (self.link(x, y, 0), self.link(x + 1, y, 1), self.link(x, y + 1, 0), self.link(x, y, 1))
-            )
+        planes = _PLANES if self.dim == 3 else _PLANES[:1]
+        for c in self.sites.coords:
+            for a, b in planes:
+                ea, eb = tuple(int(k == a) for k in range(3)), tuple(int(k == b) for k in range(3))
+                out.append(
+                    (self._link_from(c, a), self._link_from(c, b, ea), self._link_from(c, a, eb), self._link_from(c, b))
+                )
+        return out
+
+    @cached_property
+    def cubes(self) -> list[tuple[int, ...]]:
+        """3D only: the 12 edges of the elementary cube with lowest corner at each vertex (snake
+        order): its 4 ``x``-links, 4 ``y``-links and 4 ``z``-links, each group sorted by the
+        offsets of its starting vertex ``(0,0), (0,1), (1,0), (1,1)`` in the other two axes."""
+        if self.dim != 3:
+            raise ValueError("cubes exist on a 3D link lattice only (give Lz)")
+        out = []
+        for c in self.sites.coords:
+            edges = []
+            for a in range(3):
+                p, q = [k for k in range(3) if k != a]
+                for dp in (0, 1):
+                    for dq in (0, 1):
+                        edges.append(self._link_from(c, a, tuple(dp * (k == p) + dq * (k == q) for k in range(3))))
+            out.append(tuple(edges))
         return out

@@ -125,9 +125,9 @@ def _wilson(p: Problem) -> Observable:
     entries = []
     for r in sizes:
         terms = []
-        for x0, y0 in lat.sites.coords:
-            links = [lat.link(x0 + k, y0, 0) for k in range(r)] + [lat.link(x0 + r, y0 + k, 1) for k in range(r)]
-            links += [lat.link(x0 + k, y0 + r, 0) for k in range(r)] + [lat.link(x0, y0 + k, 1) for k in range(r)]
+        for x0, y0, *z in lat.sites.coords:  # 3D: loops in the (x, y) planes
+            links = [lat.link(x0 + k, y0, 0, *z) for k in range(r)] + [lat.link(x0 + r, y0 + k, 1, *z) for k in range(r)]
+            links += [lat.link(x0 + k, y0 + r, 0, *z) for k in range(r)] + [lat.link(x0, y0 + k, 1, *z) for k in range(r)]
             terms.append((1.0 / lat.n_vertices, tuple(("Z", l) for l in links)))
         entries.append(tuple(terms))
     return Observable("wilson_loop", "<prod sigma^z around R x R loops>, mean over positions", tuple(entries), (len(sizes),), meta={"R": sizes})

@@ -98,15 +98,34 @@ class VMCOptions:
     and the final estimate are not clipped; ``None`` or ``0``: off. With more parameters than samples
     (minSR) each sample's ``log psi`` moves by about ``-learning_rate * (E_loc - E)``, the
     linearised imaginary-time step, which a rare sample with a huge ``|E_loc|`` turns into a jump
-    of its amplitude by ``exp(learning_rate |E_loc|)``. Not a default: it stops the jumps of the
-    gauge Transformer in the confined Z2 phase but slows the U(1) QLM, whose samples far above the
-    median are configurations to suppress (``docs/benchmarks/defaults.md``)."""
+    of its amplitude by ``exp(learning_rate |E_loc|)``. Not a default: it slows the U(1) QLM,
+    whose samples far above the median are configurations to suppress
+    (``docs/benchmarks/defaults.md``)."""
     sr_step_cap: float | None = None
-    """SR only, with ``clip_local_energies``: a bound on ``learning_rate * std(E_loc)`` (of the
-    clipped local energies) per step; a larger product scales that step's local-energy
-    deviations down to it, so a sample's ``log psi`` moves by about ``sr_step_cap`` standard
-    deviations' worth at most, whatever the energy scale of the problem. ``None``: off (probe
-    in ``docs/benchmarks/defaults.md``, not a default)."""
+    """SR only: a bound on ``learning_rate * sigma_0``, where ``sigma_0`` is the spread (standard
+    deviation) of the local energies of the initial state, measured on ``n_samples`` exact
+    draws at a seed-fixed key before the first step. A larger product scales the whole
+    learning-rate schedule down by ``sr_step_cap / (learning_rate * sigma_0)``, so the step fits
+    the energy scale of the problem and phase (the Z2 field ``h``, the U(1) ``lam``) instead of
+    the one point where it was tuned; ``None``: off. ``sigma_0`` and the factor are stored in the
+    result (``initial_energy_spread``, ``step_scale``)."""
+    raise_step: Literal["log", "amplitude"] = "log"
+    """SR only: how far a sample below the mean energy is raised. With more parameters than
+    samples (minSR) the update moves each sample's ``log psi`` by its share of the imaginary-time
+    step ``tau = 2 learning_rate`` (NetKet's energy gradient carries the factor 2): ``"log"``
+    (NetKet's) by ``-tau (E_loc - E)``, so a rare configuration next to a likely one (``E_loc -
+    E`` hugely negative) jumps by ``exp(tau |E_loc - E|)``; ``"amplitude"`` by ``log(1 + tau (E -
+    E_loc))``, the step ``psi -> (1 - tau (H - E)) psi`` itself, which raises such an amplitude
+    by ``tau sum_x' H(x, x') psi(x')`` and no further. Samples above the mean keep the log step;
+    the two agree to first order in ``tau``."""
+    tempering: float = 1.0
+    """Exactly sampled autoregressive models without symmetry images, SR only: the training
+    samples are drawn from the conditionals raised to this power in (0, 1] and renormalised, and
+    reweighted by ``|psi|^2 / q`` in the logged energies and in the update
+    (:mod:`nqs.sampling.tempered`); 1: plain exact sampling. Configurations the state all but
+    excludes are still drawn (at about ``p^tempering``), so the update can raise them again and
+    their local energies no longer form a heavy tail. The final estimate samples ``|psi|^2``
+    exactly. Default of the gauge Transformer (``docs/benchmarks/defaults.md``)."""
     model_options: Any = dataclasses.field(default=None, init=False)
     """The model's hyperparameters (filled from the model's own keys in the same table)."""
 
@@ -123,6 +142,12 @@ class VMCOptions:
             )
         if self.clip_local_energies is not None and self.clip_local_energies < 0:
             raise ValueError(f"clip_local_energies must be >= 0 (0: off), got {self.clip_local_energies}")
+        if not 0 < self.tempering <= 1:
+            raise ValueError(f"tempering must be in (0, 1], got {self.tempering}")
+        if self.tempering != 1 and self.optimizer != "sr":
+            raise ValueError(f"tempering (reweighted samples) needs optimizer = 'sr', got {self.optimizer!r}")
+        if self.sr_step_cap is not None and self.sr_step_cap <= 0:
+            raise ValueError(f"sr_step_cap must be > 0 (None: off), got {self.sr_step_cap}")
         if self.momentum is not None and not 0 <= self.momentum < 1:
             raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
 
@@ -198,6 +223,16 @@ class VMC(Method):
             raise ConfigError(
                 f"{where}: sampler 'exchange' needs a spin model with fixed total S^z; use 'hamiltonian' for {problem.name!r}"
             )
+        if options.tempering != 1:
+            model = spec.build(problem, options.model_options or spec.options())
+            if not (spec.direct and options.sampler == "auto" and hasattr(model, "conditionals")
+                    and getattr(model, "symmetries", None) is None):
+                raise ConfigError(
+                    f"{where}: tempering = {options.tempering} needs an exactly sampled autoregressive model "
+                    f"without symmetry images (sampler 'auto'); model {options.model!r} here has "
+                    f"{'symmetry images' if getattr(model, 'symmetries', None) is not None else 'no tempered sampler'}: "
+                    "set tempering = 1"
+                )
 
     # ------------------------------------------------------------- set-up
     def __init__(self, problem: Problem, options: VMCOptions):
@@ -216,12 +251,19 @@ class VMC(Method):
             self.sampler, self.model, n_samples=o.n_samples, seed=o.seed, sampler_seed=o.seed + 1,
             chunk_size=o.chunk_size, **{k: v for k, v in kwargs.items() if v is not None},
         )
-        lr = geometric_schedule(o.learning_rate, o.learning_rate_final, o.n_iter)
+        self.step_scale, self.initial_spread = 1.0, None
+        if o.optimizer == "sr" and o.sr_step_cap is not None:
+            self.initial_spread = self._initial_spread()
+            self.step_scale = min(1.0, o.sr_step_cap / max(o.learning_rate * self.initial_spread, 1e-300))
+        final = None if o.learning_rate_final is None else o.learning_rate_final * self.step_scale
+        lr = geometric_schedule(o.learning_rate * self.step_scale, final, o.n_iter)
         if o.optimizer == "sr":
-            clip = {"clip_width": o.clip_local_energies} if o.clip_local_energies else {}
-            if clip and o.sr_step_cap:
-                clip.update(step_cap=o.sr_step_cap, lr_schedule=lr)
-            self.driver = (ClippedVMC_SR if clip else nk.driver.VMC_SR)(
+            controls = {"clip_width": o.clip_local_energies or None, "tempering": o.tempering if o.tempering != 1 else None,
+                        "raise_tau": 2 * lr if o.raise_step == "amplitude" and not callable(lr) else None}
+            if o.raise_step == "amplitude" and callable(lr):
+                controls["raise_tau"] = lambda step, lr=lr: 2 * lr(step)
+            controlled = any(v is not None for v in controls.values())
+            self.driver = (ControlledVMC_SR if controlled else nk.driver.VMC_SR)(
                 self.energy_operator,
                 optax.sgd(lr),
                 diag_shift=geometric_schedule(o.diag_shift, o.diag_shift_final, o.n_iter),
@@ -229,10 +271,25 @@ class VMC(Method):
                 mode=_sr_mode(self.hilbert, self.state, self.model),
                 on_the_fly=o.on_the_fly,
                 variational_state=self.state,
-                **clip,
+                **(controls if controlled else {}),
             )
         else:
             self.driver = nk.driver.VMC(self.energy_operator, optax.adam(lr), variational_state=self.state)
+
+    def _initial_spread(self) -> float:
+        """Standard deviation of the local energies of the initial state (``n_samples`` draws of
+        ``|psi|^2`` at a key fixed by the seed, so a resumed run finds the same value)."""
+        o = self.options
+        sampler = self.sampler.replace(tempering=1.0) if o.tempering != 1 else self.sampler
+        kwargs = {} if self._direct else {"n_discard_per_chain": o.n_discard_per_chain}
+        probe = nk.vqs.MCState(
+            sampler, self.model, variables=self.state.variables, n_samples=o.n_samples, sampler_seed=o.seed + 104729,
+            chunk_size=o.chunk_size, **{k: v for k, v in kwargs.items() if v is not None},
+        )
+        with packed_kernel(o.local_energies == "packed"):
+            e_loc = probe.local_estimators(self.energy_operator)
+            e_loc = np.asarray(to_host(getattr(e_loc, "data", e_loc))).ravel()
+        return float(np.std(e_loc.real))
 
     def _sampler(self, spec):
         o, problem = self.options, self.problem
@@ -286,8 +343,10 @@ class VMC(Method):
         n = o.n_samples_final or 4 * o.n_samples
         n = -(-n // o.n_chains) * o.n_chains
         kwargs = {} if self._direct else {"n_discard_per_chain": max(o.n_discard_per_chain or 0, n // o.n_chains // 5)}
+        # tempered training samples are reweighted; the final estimate samples |psi|^2 itself
+        sampler = self.sampler.replace(tempering=1.0) if o.tempering != 1 else self.sampler
         estimator = nk.vqs.MCState(
-            self.sampler, self.model, variables=self.state.variables, n_samples=n,
+            sampler, self.model, variables=self.state.variables, n_samples=n,
             sampler_seed=o.seed + 7919, chunk_size=o.chunk_size, **kwargs,
         )
         self._estimator = estimator
@@ -299,6 +358,8 @@ class VMC(Method):
             "variance": float(stats.variance),
             "r_hat": float(stats.R_hat) if np.isfinite(stats.R_hat) else None,
             "n_samples_final": n,
+            **({"initial_energy_spread": self.initial_spread, "step_scale": self.step_scale}
+               if self.initial_spread is not None else {}),
         }
 
 
@@ -322,63 +383,89 @@ def clip_local_energies(e_loc: jax.Array, width: float) -> jax.Array:
     return clip(e_loc)
 
 
-class ClippedVMC_SR(nk.driver.VMC_SR):
-    """NetKet's ``VMC_SR`` whose update uses clipped local energies
-    (:attr:`VMCOptions.clip_local_energies`); the loss statistics it logs are the unclipped ones.
-    Sampled states only (the MC branch of ``VMC_SR.compute_loss_and_update``)."""
+class ControlledVMC_SR(nk.driver.VMC_SR):
+    """NetKet's ``VMC_SR`` with two step controls: tempered samples reweighted to ``|psi|^2``
+    (:attr:`VMCOptions.tempering`; the logged energy statistics are then the weighted ones, and
+    the history records ``effective_samples``, Kish's effective sample size), the
+    update computed from clipped local energies (:attr:`VMCOptions.clip_local_energies`; logged
+    unclipped). Sampled states only (the MC branch of
+    ``VMC_SR.compute_loss_and_update``)."""
 
-    _clip_width: float = struct.field(pytree_node=False, serialize=False, default=5.0)
-    _step_cap: Any = struct.field(pytree_node=False, serialize=False, default=None)
-    _lr_schedule: Any = struct.field(pytree_node=False, serialize=False, default=None)
+    _clip_width: Any = struct.field(pytree_node=False, serialize=False, default=None)
+    _tempering: Any = struct.field(pytree_node=False, serialize=False, default=None)
+    _ess: Any = struct.field(pytree_node=False, serialize=False, default=None)
+    _raise_tau: Any = struct.field(pytree_node=False, serialize=False, default=None)
 
-    def __init__(self, *args, clip_width: float = 5.0, step_cap: float | None = None, lr_schedule: Any = None, **kwargs):
+    def __init__(self, *args, clip_width: float | None = None, tempering: float | None = None,
+                 raise_tau: Any = None, **kwargs):
         super().__init__(*args, **kwargs)
-        self._clip_width = float(clip_width)
-        self._step_cap = step_cap
-        self._lr_schedule = lr_schedule
+        self._raise_tau = raise_tau
+        self._clip_width = None if clip_width is None else float(clip_width)
+        self._tempering = None if tempering is None else float(tempering)
 
     def compute_loss_and_update(self):
         from netket._src.ngd.sr_srt_common import get_samples_and_pdf, sr, srt
         from netket._src.ngd.srt_onthefly import srt_onthefly
 
+        from .sampling.tempered import (
+            effective_sample_size, importance_weights, tempered_log_q, weighted_minsr, weighted_statistics,
+        )
+
         if isinstance(self.state, nk.vqs.FullSumState) or self._mcmc_convergence_diagnostics_ema_decay is not None:
             return super().compute_loss_and_update()
         local_energies = self.state.local_estimators(self._ham)
-        self._loss_stats = nk.stats.statistics(local_energies)
+        e_loc = getattr(local_energies, "data", local_energies)
+        samples, pdf = get_samples_and_pdf(self.state)
+        weights = None
+        if self._tempering is not None:
+            variables = self.state.variables
+            log_q = tempered_log_q(self.state.model, variables, samples, self._tempering)
+            weights = importance_weights(self.state.log_value(samples), log_q)
+            self._loss_stats = weighted_statistics(e_loc, weights)
+            self._ess = effective_sample_size(weights)
+        else:
+            self._loss_stats = nk.stats.statistics(local_energies)
         step = self.step_count
         diag_shift, proj_reg, momentum = (
             v(step) if callable(v) else v for v in (self.diag_shift, self.proj_reg, self.momentum)
         )
-        if self.use_ntk:
-            update = srt_onthefly if self.on_the_fly else srt
+        if self._clip_width is not None:
+            e_loc = clip_local_energies(e_loc, self._clip_width)
+        if self._raise_tau is not None:
+            tau = self._raise_tau(step) if callable(self._raise_tau) else self._raise_tau
+            e_loc = amplitude_raise(e_loc, tau, self._loss_stats.mean)
+        common = dict(diag_shift=diag_shift, solver_fn=self._linear_solver, mode=self.mode, proj_reg=proj_reg,
+                      momentum=momentum, old_updates=self._old_updates, chunk_size=self.chunk_size_bwd)
+        if weights is not None:
+            if not self.use_ntk:
+                raise NotImplementedError("tempering needs the minSR (NTK) form: more parameters than samples")
+            self._dp, self._old_updates, self.info = weighted_minsr(
+                self.state._apply_fun, e_loc, self.state.parameters, self.state.model_state, samples, weights,
+                **common,
+            )
         else:
-            if self.on_the_fly:
-                raise NotImplementedError
-            update = sr
-        samples, pdf = get_samples_and_pdf(self.state)
-        e_loc = clip_local_energies(getattr(local_energies, "data", local_energies), self._clip_width)
-        if self._step_cap is not None:
-            lr = self._lr_schedule(step) if callable(self._lr_schedule) else self._lr_schedule
-            mean = jnp.mean(e_loc)
-            spread = jnp.sqrt(jnp.mean(jnp.abs(e_loc - mean) ** 2))
-            factor = jnp.minimum(1.0, self._step_cap / jnp.maximum(lr * spread, 1e-300))
-            e_loc = mean + factor * (e_loc - mean)
-        self._dp, self._old_updates, self.info = update(
-            self.state._apply_fun,
-            e_loc,
-            self.state.parameters,
-            self.state.model_state,
-            samples,
-            diag_shift=diag_shift,
-            solver_fn=self._linear_solver,
-            mode=self.mode,
-            proj_reg=proj_reg,
-            momentum=momentum,
-            old_updates=self._old_updates,
-            chunk_size=self.chunk_size_bwd,
-            weights=pdf,
-        )
+            if self.use_ntk:
+                update = srt_onthefly if self.on_the_fly else srt
+            else:
+                if self.on_the_fly:
+                    raise NotImplementedError
+                update = sr
+            self._dp, self._old_updates, self.info = update(
+                self.state._apply_fun, e_loc, self.state.parameters, self.state.model_state, samples,
+                weights=pdf, **common,
+            )
         return self._loss_stats, self._dp
+
+
+def amplitude_raise(e_loc: jax.Array, tau, energy) -> jax.Array:
+    """Local energies below ``energy`` replaced by ``energy - log(1 + tau (energy - E_loc)) / tau``
+    (real parts; imaginary parts, phase rotations, unchanged), so that minSR's log step
+    ``-tau (E_loc' - energy)`` is the log of the amplitude step ``1 + tau (energy - E_loc)``
+    (:attr:`VMCOptions.raise_step`); the others unchanged."""
+    re, e0 = jnp.real(e_loc), jnp.real(energy)
+    below = re < e0
+    new = jnp.where(below, e0 - jnp.log1p(tau * jnp.where(below, e0 - re, 0.0)) / tau, re)
+    return new + 1j * jnp.imag(e_loc) if jnp.iscomplexobj(e_loc) else new
 
 
 def energy_operator(hamiltonian: nk.operator.DiscreteOperator, local_energies: str) -> nk.operator.DiscreteOperator:
@@ -441,6 +528,9 @@ class _ArchiveCallback(nk.callbacks.AbstractCallback):
         acc = log_data.get("acceptance")
         if acc is not None:
             values["acceptance"] = float(np.asarray(acc))
+        ess = getattr(driver, "_ess", None)
+        if ess is not None:  # tempered samples: the effective number behind the weighted energy
+            values["effective_samples"] = float(ess)
         self._recorder.record(step, values)
         if self._recorder.checkpoint_due(step):
             state = self._method.state_dict()

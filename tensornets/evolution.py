@@ -14,7 +14,8 @@ Engines: ``"exact"`` keeps amplitudes over that winding sector's configurations 
 snake order: two-site with a global subspace expansion while bonds grow to ``bond_dim``, then
 one-site; ground states by DMRG (quimb backend) in the winding sector; ``"vmc"`` fits an
 autoregressive model step by step to the implicit propagator on exact samples
-(:mod:`tensornets.tdvmc`; also ``NAME_error``, energy error and drift, step infidelity).
+(:mod:`tensornets.tdvmc`; also ``NAME_error``, energy error and drift, step infidelity), or
+any other model by NetKet's TDVP driver on Metropolis samples (:mod:`tensornets.tdvp_netket`).
 
 Step ``k`` of the run is ``t = k dt`` (step 0: the initial state). The history records
 ``time``, ``energy`` (``<H>``: its drift measures the integrator), each observable's mean over
@@ -49,7 +50,7 @@ class EvolveOptions:
 
     engine: str
     """``"exact"`` (sector amplitudes, Krylov exponential), ``"mps"`` (TDVP) or ``"vmc"``
-    (time-dependent VMC of an autoregressive model, :mod:`tensornets.tdvmc`)."""
+    (time-dependent VMC, :mod:`tensornets.tdvmc`)."""
     t_final: float
     """Final time, in units of 1/coupling (hbar = 1)."""
     dt: float
@@ -89,20 +90,31 @@ class EvolveOptions:
     ground_bond_dims: list[int] = field(default_factory=lambda: [16, 32, 64])
     """``"mps"``: DMRG bond-dimension schedule for the initial ground state."""
     model: str | None = None
-    """``"vmc"``: the ansatz (``nqs models``), a normalised autoregressive one with exact
-    sampling; default the problem's Transformer (``gauge_transformer`` on links, else
-    ``transformer``)."""
+    """``"vmc"``: the ansatz (``nqs models``) with complex amplitudes; default the problem's
+    Transformer (``gauge_transformer`` on links, else ``transformer``)."""
     model_options: dict = field(default_factory=dict)
     """``"vmc"``: the model's hyperparameters (keys of ``[method]`` of a VMC run with that model,
     e.g. ``{ d_model = 16, n_layers = 1 }``); the phase is learned."""
-    scheme: str = "projected"
+    scheme: str = "auto"
     """``"vmc"``: ``"projected"``, the implicit midpoint step fitted by Gauss-Newton
-    (:mod:`tensornets.tdvmc`)."""
+    (:mod:`tensornets.tdvmc`), or ``"tdvp"``, NetKet's TDVP driver with the Schmitt-Heyl
+    signal-to-noise cut on Metropolis samples (:mod:`tensornets.tdvp_netket`); ``"auto"``:
+    projected for the exactly sampled autoregressive models, tdvp for the others."""
+    snr_atol: float = 1.0
+    """``"vmc"``, scheme ``"tdvp"``: the signal-to-noise ratio below which a mode of the
+    geometric tensor is cut (softly; ``epsilon_SNR`` of Schmitt and Heyl)."""
+    rcond_smooth: float = 1e-8
+    """``"vmc"``, scheme ``"tdvp"``: soft cut of the geometric tensor's eigenvalues relative to the
+    largest (``epsilon_SVD``)."""
+    substeps: int = 1
+    """``"vmc"``, scheme ``"tdvp"``: fourth-order Runge-Kutta steps per interval ``dt``."""
+    n_chains: int = 16
+    """``"vmc"``, scheme ``"tdvp"``: Markov chains of the Metropolis sampler (divides ``n_samples``)."""
     order: int = 4
     """``"vmc"``: order of the implicit step: 2, the midpoint rule (one fit per step), or 4, the
     (2, 2) Pade approximant as two substeps with complex coefficients (two fits per step)."""
     n_samples: int = 1024
-    """``"vmc"``: exact samples per fit and per measurement."""
+    """``"vmc"``: samples per fit (or per TDVP equation) and per measurement."""
     seed: int = 0
     """``"vmc"``: seeds the parameters (``seed``) and the samples (``seed + 1``)."""
     inner_iter: int = 40
@@ -152,15 +164,19 @@ class EvolveOptions:
             raise ValueError(f"expansion must be >= 0, got {self.expansion}")
         if self.cutoff < 0 or not self.krylov_tol > 0:
             raise ValueError("need cutoff >= 0 and krylov_tol > 0")
-        if self.scheme != "projected":
-            raise ValueError(f"scheme {self.scheme!r} is not available.{suggest(self.scheme, ['projected'])} Schemes: projected")
+        from .tdvmc import SCHEMES
+
+        if self.scheme not in SCHEMES:
+            raise ValueError(f"scheme {self.scheme!r} is not available.{suggest(self.scheme, SCHEMES)} Schemes: {', '.join(SCHEMES)}")
+        if not (self.snr_atol >= 0 and self.rcond_smooth >= 0 and self.substeps >= 1 and self.n_chains >= 1):
+            raise ValueError("need snr_atol >= 0, rcond_smooth >= 0, substeps >= 1 and n_chains >= 1")
         if self.order not in (2, 4):
             raise ValueError(f"order must be 2 or 4, got {self.order}")
         if self.initial_fit not in ("auto", "exact", "vmc"):
             raise ValueError(f"initial_fit must be 'auto', 'exact' or 'vmc', got {self.initial_fit!r}")
         if self.n_samples < 1 or self.inner_iter < 1 or self.initial_iter < 0 or not self.diag_shift > 0 or self.fit_tol < 0:
             raise ValueError("need n_samples >= 1, inner_iter >= 1, initial_iter >= 0, diag_shift > 0 and fit_tol >= 0")
-        vmc_only = {"model": None, "model_options": {}}
+        vmc_only = {"model": None, "model_options": {}, "scheme": "auto"}
         for name, default in vmc_only.items():
             if self.engine != "vmc" and getattr(self, name) != default:
                 raise ValueError(f'{name} needs engine = "vmc"')
@@ -345,9 +361,9 @@ class Evolve(Method):
         """Monte Carlo errors of the observables (``"vmc"``; empty for the other engines)."""
         self.prepared = False
         if options.engine == "vmc":
-            from tensornets.tdvmc import VMCEngine
+            from tensornets.tdvmc import engine
 
-            self.engine = VMCEngine(self)
+            self.engine = engine(self)
         else:
             self.engine = _ExactEngine(self) if options.engine == "exact" else _MPSEngine(self)
 

@@ -1,5 +1,9 @@
 """Time-dependent VMC: the ``engine = "vmc"`` of ``kind = "evolve"`` (:mod:`tensornets.evolution`).
 
+Scheme ``"tdvp"`` (any other model, NetKet's driver) lives in :mod:`tensornets.tdvp_netket`;
+:func:`engine` picks the scheme from the model (``scheme = "auto"``). What follows is scheme
+``"projected"``.
+
 The state is a registered autoregressive ansatz (normalised, sampled exactly:
 ``gauge_transformer`` on links, ``transformer`` on sites, ``ar_rnn``) on the winding sector the
 evolution stays in, with a learned phase. Scheme ``"projected"`` (p-tVMC, Sinibaldi et al.,
@@ -30,8 +34,11 @@ import numpy as np
 
 from hamiltonians import Problem
 
-SCHEMES = ("projected",)
-"""Values of ``scheme``: the projected (implicit) step."""
+SCHEMES = ("auto", "projected", "tdvp")
+"""Values of ``scheme``: the projected (implicit) step, NetKet's TDVP
+(:mod:`tensornets.tdvp_netket`), or ``auto``: projected for exactly sampled models, else tdvp."""
+TDVP_KEYS = {"snr_atol": 1.0, "rcond_smooth": 1e-8, "substeps": 1, "n_chains": 16}
+"""Keys (and defaults) of scheme ``"tdvp"`` alone."""
 PADE_STEPS = {2: (0.5,), 4: ((3 + 1j * np.sqrt(3)) / 12, (3 - 1j * np.sqrt(3)) / 12)}
 """Substeps ``(1 + i c H dt) psi_{k+1} = (1 - i c H dt) psi_k`` of one step by order: the
 midpoint rule (Crank-Nicolson, ``c = 1/2``), and the diagonal (2, 2) Pade approximant of
@@ -63,10 +70,10 @@ def model_options(problem: Problem, options, where: str):
     if name not in model_names():
         raise ConfigError(f"{where}: unknown model {name!r}.{suggest(name, model_names())} Available: {', '.join(model_names())}")
     spec = model_spec(name)
-    if not spec.direct:
+    if resolve_scheme(spec, options) == "projected" and not spec.direct:
         raise ConfigError(
             f"{where}: engine \"vmc\" (scheme \"projected\") needs a normalised autoregressive model with exact "
-            f"sampling (gauge_transformer, transformer, ar_rnn); model {name!r} is not one"
+            f"sampling (gauge_transformer, transformer, ar_rnn); model {name!r} is not one: use scheme = \"tdvp\""
         )
     reason = spec.fits(problem)
     if reason:
@@ -91,6 +98,25 @@ def model_options(problem: Problem, options, where: str):
     return name, spec, mo
 
 
+def resolve_scheme(spec, options) -> str:
+    """The scheme ``options.scheme`` stands for with the model ``spec``."""
+    if options.scheme != "auto":
+        return options.scheme
+    return "projected" if spec.direct else "tdvp"
+
+
+def engine(method):
+    """The engine of the method's resolved scheme."""
+    from nqs.models import model_spec
+
+    o = method.options
+    if resolve_scheme(model_spec(o.model or default_model(method.problem)), o) == "tdvp":
+        from .tdvp_netket import TDVPEngine
+
+        return TDVPEngine(method)
+    return VMCEngine(method)
+
+
 def sector_problem(problem: Problem, constraint) -> Problem:
     """``problem`` restricted to one winding sector (the model's automaton is built on it)."""
     return dataclasses.replace(problem, constraint=constraint, _cache={})
@@ -105,7 +131,15 @@ def check(problem: Problem, options, where: str) -> None:
     if options.initial_state == "archive":
         raise ConfigError(f"{where}: engine \"vmc\" starts from a ground state or a product configuration, not an archive")
     sector = evolution_sector(problem, options)
-    model_options(sector_problem(problem, sector), options, where)
+    _, spec, _ = model_options(sector_problem(problem, sector), options, where)
+    if resolve_scheme(spec, options) == "tdvp":
+        from .tdvp_netket import check as check_tdvp
+
+        check_tdvp(sector_problem(problem, sector), options, where)
+    else:
+        for key, default in TDVP_KEYS.items():
+            if getattr(options, key) != default:
+                raise ConfigError(f"{where}: {key} belongs to scheme \"tdvp\"; model {spec.name!r} runs scheme \"projected\"")
     fit = resolve_fit(problem, options, sector)
     if fit == "vmc" and options.initial_state != "ground_state":
         raise ConfigError(f"{where}: initial_fit = \"vmc\" prepares a ground state; a product state takes initial_fit = \"exact\"")
@@ -123,6 +157,27 @@ def resolve_fit(problem: Problem, options, sector) -> str:
     except ValueError:
         return "vmc"
     return "exact" if size <= EXACT_FIT_MAX_STATES else "vmc"
+
+
+def exact_initial_state(method, sector) -> tuple[np.ndarray, np.ndarray]:
+    """NetKet configurations of the whole ``sector`` and the exact initial amplitudes of the
+    evolution ``method`` on them (ED ground state of ``initial_problem``, or the product state)."""
+    from hamiltonians.exact import BasisIndex, ground_manifold, sparse_hamiltonian
+    from hamiltonians.netket_backend import configs_to_netket
+    from .evolution import initial_config, initial_problem
+
+    p, o = method.problem, method.options
+    basis = sector.enumerate(max_states=max(o.max_states, EXACT_FIT_MAX_STATES))
+    if o.initial_state == "ground_state":
+        start = initial_problem(p, o)
+        _, vecs = ground_manifold(sparse_hamiltonian(start.terms, start.local_space, basis))
+        if vecs.shape[1] > 1:
+            raise ValueError(f"the ground state of {start.label} is {vecs.shape[1]}-fold degenerate in its winding sector")
+        v = vecs[:, 0].astype(complex)
+    else:
+        v = np.zeros(len(basis), dtype=complex)
+        v[BasisIndex(basis, p.local_space.dim)(initial_config(p, o)[None])[0]] = 1.0
+    return configs_to_netket(p.local_space, basis), v / np.linalg.norm(v)
 
 
 def _split(key, n):
@@ -147,7 +202,8 @@ class VMCEngine:
         self.model_name, self.spec, self.model_options = model_options(self.problem, o, "[method]")
         self.hilbert, self.hamiltonian = self.problem.to_netket()
         self.model = self.spec.build(self.problem, self.model_options)
-        self.sampler = self.spec.make_sampler(self.problem, self.hilbert, self.hamiltonian, self._vmc_options())
+        # exact draws of |psi|^2 (no tempering): the fits' estimators carry no weights
+        self.sampler = self.spec.make_sampler(self.problem, self.hilbert, self.hamiltonian, self._vmc_options(tempering=1.0))
         from hamiltonians.netket_backend import configs_to_netket
 
         ref = self.sector.reference if self.sector.reference is not None else (0,) * p.n_sites
@@ -357,23 +413,7 @@ class VMCEngine:
         return {**info, **self._energy_info()}
 
     def _exact_initial_state(self) -> tuple[np.ndarray, np.ndarray]:
-        """Netket configurations of the whole sector and the exact initial amplitudes on them."""
-        from hamiltonians.exact import BasisIndex, ground_manifold, sparse_hamiltonian
-        from hamiltonians.netket_backend import configs_to_netket
-        from .evolution import initial_config, initial_problem
-
-        p, o = self.method.problem, self.method.options
-        basis = self.sector.enumerate(max_states=max(o.max_states, EXACT_FIT_MAX_STATES))
-        if o.initial_state == "ground_state":
-            start = initial_problem(p, o)
-            _, vecs = ground_manifold(sparse_hamiltonian(start.terms, start.local_space, basis))
-            if vecs.shape[1] > 1:
-                raise ValueError(f"the ground state of {start.label} is {vecs.shape[1]}-fold degenerate in its winding sector")
-            v = vecs[:, 0].astype(complex)
-        else:
-            v = np.zeros(len(basis), dtype=complex)
-            v[BasisIndex(basis, p.local_space.dim)(initial_config(p, o)[None])[0]] = 1.0
-        return configs_to_netket(p.local_space, basis), v / np.linalg.norm(v)
+        return exact_initial_state(self.method, self.sector)
 
     def _vmc_ground_state(self) -> np.ndarray:
         """A VMC ground-state optimisation of the same model on ``initial_problem`` (its sector)."""
@@ -506,5 +546,5 @@ class VMCEngine:
         self._measured = None
 
     def result(self) -> dict[str, Any]:
-        return {"model": self.model_name, "scheme": self.method.options.scheme, "n_samples": self.method.options.n_samples,
+        return {"model": self.model_name, "scheme": "projected", "n_samples": self.method.options.n_samples,
                 "n_parameters": self.n_parameters()}

@@ -13,8 +13,8 @@ Two registry names:
 * ``transformer`` for spin models on sites (``heisenberg_chain``, ``j1j2``) and the t-J model:
   a learned embedding per site; for antiferromagnets on bipartite lattices the Marshall sign is
   a fixed phase prior by default (``sign_prior``), the network's phase head learns the rest;
-* ``gauge_transformer`` for ``z2_gauge`` and ``u1_qlm``: links are embedded by their geometry,
-  one-hot ``x``, ``y`` and direction of the link to predict and of the link whose state is read,
+* ``gauge_transformer`` for ``z2_gauge``, ``u1_qlm`` and ``x_cube``: links are embedded by their
+  geometry, one-hot ``x``, ``y`` (``z``) and direction of the link to predict and of the link whose state is read,
   so weights are shared between links of the same kind.
 """
 
@@ -143,11 +143,18 @@ class GaugeTransformerOptions(ARAutoOptions):
     ``transformer``, ``ar_rnn`` and ANTN) with twice the SR step, ``0.1 -> 0.02``.
     """
 
-    vmc_defaults: ClassVar[dict[str, Any]] = {**AR_VMC_DEFAULTS, "learning_rate": 0.1, "learning_rate_final": 0.02}
-    """Twice the shared step: under the shared schedule the gauge models' energy still falls
-    steadily at step 300 (``docs/benchmarks/defaults.md``). Tuned at ``h = 0.3``: in the confined
-    Z2 phase (``h = 0.5``, 1) it is 2-3 times too large for the spread of the local energies and
-    excludes loop configurations in the first steps (issue 28; same page, "the confined Z2 phase")."""
+    vmc_defaults: ClassVar[dict[str, Any]] = {
+        **AR_VMC_DEFAULTS, "learning_rate": 0.1, "learning_rate_final": 0.02, "sr_step_cap": 0.17, "tempering": 0.5,
+        "raise_step": "amplitude",
+    }
+    """Twice the shared step (under the shared schedule the gauge models' energy still falls
+    steadily at step 300), bounded by the energy scale of the problem (``sr_step_cap``: the
+    doubled step times the local-energy spread of the initial state at ``h = 0.3``, where it was
+    tuned; the confined Z2 phase gets a proportionally smaller step), tempered draws
+    (``tempering``) and rare configurations raised by the amplitude step (``raise_step``): with
+    exact draws and the fixed step the first steps excluded loop configurations the confined
+    ground state needs, and training oscillated (issue 28; ``docs/benchmarks/defaults.md``,
+    "the confined Z2 phase")."""
 
     d_model: int = 32
     """Width of the residual stream (embedding dimension)."""
@@ -269,13 +276,17 @@ class TransformerOptions(GaugeTransformerOptions):
 def link_features(lattice: LinkLattice) -> np.ndarray:
     """``(n_links, 2 (Lx + Ly + 2))``: one-hot ``x``, ``y``, direction of link ``k`` and of link
     ``k - 1`` (zeros for ``k = 0``), links in the problem's order (``2 v`` along +x, ``2 v + 1``
-    along +y from vertex ``v``)."""
-    n = lattice.n_links
-    geo = np.zeros((n, lattice.Lx + lattice.Ly + 2))
-    for v, (x, y) in enumerate(lattice.sites.coords):
-        for direction in (0, 1):
-            link = 2 * v + direction
-            geo[link, x] = geo[link, lattice.Lx + y] = geo[link, lattice.Lx + lattice.Ly + direction] = 1.0
+    along +y from vertex ``v``). On a cubic link lattice ``(n_links, 2 (Lx + Ly + Lz + 3))``:
+    one-hot ``x``, ``y``, ``z`` and the direction (``3 v + d``)."""
+    sides = (lattice.Lx, lattice.Ly) + (() if lattice.Lz is None else (lattice.Lz,))
+    d = lattice.dim
+    offsets = np.concatenate([[0], np.cumsum(sides)])
+    geo = np.zeros((lattice.n_links, int(offsets[-1]) + d))
+    for v, c in enumerate(lattice.sites.coords):
+        for direction in range(d):
+            link = d * v + direction
+            geo[link, offsets[:-1] + c] = 1.0
+            geo[link, offsets[-1] + direction] = 1.0
     previous = np.zeros_like(geo)
     previous[1:] = geo[:-1]
     return np.concatenate([geo, previous], axis=1)
@@ -385,7 +396,7 @@ def fits_sites(problem: Problem) -> str | None:
 
 def fits_links(problem: Problem) -> str | None:
     if not isinstance(problem.geometry, LinkLattice):
-        return "gauge_transformer handles gauge models on links (z2_gauge, u1_qlm); use 'transformer'"
+        return "gauge_transformer handles gauge models on links (z2_gauge, u1_qlm, x_cube); use 'transformer'"
     if problem.local_space.name not in ("spin_half", "z2_link"):
         return f"no conversion for the local space {problem.local_space.name!r}"
     return None
@@ -401,7 +412,7 @@ register_model(
 register_model(
     ModelSpec(
         "gauge_transformer", GaugeTransformerOptions, build_gauge_transformer, fits_links,
-        "autoregressive Transformer on links, Gauss's law by masking (z2_gauge, u1_qlm)",
+        "autoregressive Transformer on links, Gauss's law by masking (z2_gauge, u1_qlm, x_cube)",
         direct=True, make_sampler=make_direct_sampler, check=check_phase,
     )
 )

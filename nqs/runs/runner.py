@@ -111,7 +111,7 @@ class _Recorder:
                 post["err/N"] = f"{values['energy_error'] / self.n_sites:.1e}"
             if self.exact is not None:
                 post["rel.err"] = f"{(energy - self.exact) / abs(self.exact):.2e}"
-            for k in ("bond_dim", "acceptance"):
+            for k in ("bond_dim", "acceptance", "effective_samples"):
                 if k in values:
                     post[k] = f"{values[k]:.3g}"
             self._bar.set_postfix(post, refresh=False)

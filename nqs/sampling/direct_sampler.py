@@ -96,8 +96,14 @@ class ConstrainedDirectSampler(Sampler):
     construction): 4 blocks from :data:`BLOCKED_FROM_SITES` sites on, else 1. The draws do
     not depend on it."""
 
+    tempering: float = struct.field(pytree_node=False, default=1.0)
+    """Power ``alpha`` in (0, 1] of the conditionals drawn from (renormalised): 1 draws
+    ``|psi|^2`` exactly; below 1 the draws follow the tempered distribution of
+    :mod:`nqs.sampling.tempered` and need its importance weights."""
+
     def __init__(
-        self, hilbert: nk.hilbert.DiscreteHilbert, local_space: str, dtype: Any = None, site_blocks: int | None = None
+        self, hilbert: nk.hilbert.DiscreteHilbert, local_space: str, dtype: Any = None, site_blocks: int | None = None,
+        tempering: float = 1.0,
     ):
         """
         Args:
@@ -106,19 +112,24 @@ class ConstrainedDirectSampler(Sampler):
             dtype: dtype of the sampled configurations (default: the Hilbert space's).
             site_blocks: scans of the site loop (see :attr:`site_blocks`), at least 1; ``None``:
                 4 on :data:`BLOCKED_FROM_SITES` sites or more, else 1.
+            tempering: power of the conditionals (see :attr:`tempering`), in (0, 1].
         """
         if site_blocks is None:
             site_blocks = 4 if hilbert.size >= BLOCKED_FROM_SITES else 1
         if int(site_blocks) < 1:
             raise ValueError(f"site_blocks must be >= 1, got {site_blocks}")
+        if not 0 < tempering <= 1:
+            raise ValueError(f"tempering must be in (0, 1], got {tempering}")
         super().__init__(hilbert, machine_pow=2, dtype=dtype)
+        self.tempering = float(tempering)
         self.machine_pow = 2.0
         self.local_space = local_space
         self.site_blocks = int(site_blocks)
 
     @property
     def is_exact(self) -> bool:
-        """Samples are exact and independent (no Markov chain)."""
+        """Samples are exact and independent (no Markov chain); of ``|psi|^2`` itself only
+        without :attr:`tempering`."""
         return True
 
     def _init_state(self, model, variables, key) -> ConstrainedDirectSamplerState:
@@ -143,6 +154,8 @@ class ConstrainedDirectSampler(Sampler):
         keys = jax.random.split(key, n_sites)
 
         def draw(key, log_p):
+            if self.tempering != 1.0:
+                log_p = jax.nn.log_softmax(self.tempering * log_p, axis=-1)
             a = _shard_batch(jax.random.categorical(key, log_p, axis=-1).astype(jnp.int32))
             return a, jnp.take_along_axis(log_p, a[:, None], axis=-1)[:, 0]
 
@@ -183,9 +196,9 @@ class ConstrainedDirectSampler(Sampler):
         sigma = sigma.reshape(self.n_batches, chain_length, -1)
         new_state = state.replace(key=key_next)
         if return_log_probabilities:
-            if model is not full_model or symmetries is not None:
+            if model is not full_model or symmetries is not None or self.tempering != 1.0:
                 # the draws' own log-probabilities carry the sampling precision, and are those of
-                # p, not of its symmetry average: recompute them
+                # p (or its tempered form), not of its symmetry average: recompute log |psi|^2
                 log_q = 2 * full_model.apply(full_variables, sigma.reshape(batch, -1)).real
             return (sigma, log_q.reshape(self.n_batches, chain_length)), new_state
         return sigma, new_state
@@ -195,4 +208,4 @@ def make_direct_sampler(problem: Problem, hilbert, hamiltonian, vmc_options) -> 
     """``ModelSpec.make_sampler`` of the constrained autoregressive models: exact direct
     sampling (the Transformer's projected amplitude takes Metropolis chains instead,
     :func:`nqs.models.transformer.make_transformer_sampler`)."""
-    return ConstrainedDirectSampler(hilbert, problem.local_space.name)
+    return ConstrainedDirectSampler(hilbert, problem.local_space.name, tempering=getattr(vmc_options, "tempering", 1.0))

@@ -512,7 +512,7 @@ def partial_method(model, method: str):
 
 def test_projected_sampler_frequencies_and_energy(chi_square):
     """The Metropolis chains with exact proposals (:mod:`nqs.sampling.projected_sampler`) sample
-    ``|psi|^2 / <psi|psi>`` of the projected amplitude: chi-square over 4,000 chains, one sample
+    ``|psi|^2 / <psi|psi>`` of the projected amplitude: chi-square over 2,000 chains, one sample
     each, every sample in the sector, and the energy within 4 errors of NetKet's full summation.
     An independence chain forgets its start at least as ``(1 - 1 / max(pi / q))^n`` in total
     variation (Mengersen and Tweedie 1996); the discarded proposals bring that below 2e-3."""
@@ -520,7 +520,7 @@ def test_projected_sampler_frequencies_and_energy(chi_square):
     from nqs.vmc import VMCOptions
 
     case, model, x, _ = projected_case()
-    n_chains = 4000
+    n_chains = 2000
     sampler = make_projected_sampler(case.problem, case.hilbert, VMCOptions(n_samples=n_chains, n_chains=n_chains))
     assert not sampler.is_exact
     prob = np.abs(np.exp(np.asarray(model.apply(case.params, x)))) ** 2

@@ -43,13 +43,13 @@ def _loads(method: str, problem: str = 'name = "z2_gauge"\nLx = 2\nLy = 2\nh = 0
 @pytest.mark.parametrize(
     "method, message",
     [
-        ('engine = "vmc"\nt_final = 1.0\ndt = 0.1\nmodel = "rbm"', "normalised autoregressive model"),
+        ('engine = "vmc"\nt_final = 1.0\ndt = 0.1\nmodel = "rbm"\nscheme = "projected"', "normalised autoregressive model"),
         ('engine = "vmc"\nt_final = 1.0\ndt = 0.1\nmodel = "transformer"', "gauge models live on links"),
         ('engine = "vmc"\nt_final = 1.0\ndt = 0.1\nmodel = "gauge_transfomer"', "Did you mean 'gauge_transformer'"),
         ('engine = "vmc"\nt_final = 1.0\ndt = 0.1\nmodel_options = { phase = "fixed" }', "the phase must be learned"),
         ('engine = "vmc"\nt_final = 1.0\ndt = 0.1\nmodel_options = { d_modl = 8 }', "unknown key 'd_modl'"),
         ('engine = "vmc"\nt_final = 1.0\ndt = 0.1\nmodel_options = { d_model = 6, n_heads = 4 }', "multiple of n_heads"),
-        ('engine = "vmc"\nt_final = 1.0\ndt = 0.1\nscheme = "tdvp"', "Schemes: projected"),
+        ('engine = "vmc"\nt_final = 1.0\ndt = 0.1\nscheme = "tdvq"', "Schemes: auto, projected, tdvp"),
         ('engine = "vmc"\nt_final = 1.0\ndt = 0.1\nn_samples = 0', "n_samples >= 1"),
         ('engine = "exact"\nt_final = 1.0\ndt = 0.1\nmodel = "gauge_transformer"', 'model needs engine = "vmc"'),
         ('engine = "vmc"\nt_final = 1.0\ndt = 0.1\ninitial_state = "archive"\ninitial_archive = "x.h5"', "not an archive"),
