@@ -384,11 +384,12 @@ def clip_local_energies(e_loc: jax.Array, width: float) -> jax.Array:
 
 
 class ControlledVMC_SR(nk.driver.VMC_SR):
-    """NetKet's ``VMC_SR`` with two step controls: tempered samples reweighted to ``|psi|^2``
+    """NetKet's ``VMC_SR`` with three step controls: tempered samples reweighted to ``|psi|^2``
     (:attr:`VMCOptions.tempering`; the logged energy statistics are then the weighted ones, and
-    the history records ``effective_samples``, Kish's effective sample size), the
-    update computed from clipped local energies (:attr:`VMCOptions.clip_local_energies`; logged
-    unclipped). Sampled states only (the MC branch of
+    the history records ``effective_samples``, Kish's effective sample size), the update
+    computed from clipped local energies (:attr:`VMCOptions.clip_local_energies`; logged
+    unclipped) and rare configurations raised by the amplitude step
+    (:attr:`VMCOptions.raise_step`). Sampled states only (the MC branch of
     ``VMC_SR.compute_loss_and_update``)."""
 
     _clip_width: Any = struct.field(pytree_node=False, serialize=False, default=None)
@@ -436,9 +437,7 @@ class ControlledVMC_SR(nk.driver.VMC_SR):
             e_loc = amplitude_raise(e_loc, tau, self._loss_stats.mean)
         common = dict(diag_shift=diag_shift, solver_fn=self._linear_solver, mode=self.mode, proj_reg=proj_reg,
                       momentum=momentum, old_updates=self._old_updates, chunk_size=self.chunk_size_bwd)
-        if weights is not None:
-            if not self.use_ntk:
-                raise NotImplementedError("tempering needs the minSR (NTK) form: more parameters than samples")
+        if weights is not None and self.use_ntk:
             self._dp, self._old_updates, self.info = weighted_minsr(
                 self.state._apply_fun, e_loc, self.state.parameters, self.state.model_state, samples, weights,
                 **common,
@@ -449,10 +448,10 @@ class ControlledVMC_SR(nk.driver.VMC_SR):
             else:
                 if self.on_the_fly:
                     raise NotImplementedError
-                update = sr
+                update = sr  # parameter space: NetKet takes importance weights itself
             self._dp, self._old_updates, self.info = update(
                 self.state._apply_fun, e_loc, self.state.parameters, self.state.model_state, samples,
-                weights=pdf, **common,
+                weights=pdf if weights is None else weights, **common,
             )
         return self._loss_stats, self._dp
 
