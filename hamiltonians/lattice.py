@@ -15,18 +15,13 @@ Conventions (used by all backends, and therefore by every archive):
   ``bottom, right, top, left`` = x-link at ``(x, y)``, y-link at ``(x+1, y)``, x-link at
   ``(x, y+1)``, y-link at ``(x, y)``; its counter-clockwise circulation runs along ``bottom``
   and ``right`` and against ``top`` and ``left``.
-* A **cubic lattice** (:class:`CubicLattice`) has ``Lx * Ly * Lz`` sites ``(x, y, z)``; its snake
-  order runs through the layers of constant ``z`` in turn, each layer in the square snake order
-  (forwards for even ``z``, backwards for odd ``z``), so consecutive sites are again always
-  nearest neighbours: ``index(x, y, z) = z Lx Ly + i`` with ``i`` the square snake index of
-  ``(x, y)`` for even ``z`` and ``Lx Ly - 1 -`` that for odd ``z``.
-* Gauge models on the links of a periodic ``Lx x Ly x Lz`` lattice (``LinkLattice(Lx, Ly, Lz)``):
-  vertex ``v`` is the cubic snake index of ``(x, y, z)``; link ``3 v + d`` points from ``v``
-  along ``+x``, ``+y``, ``+z`` for ``d = 0, 1, 2``. Each vertex carries three plaquettes, in the
-  planes ``(x, y)``, ``(y, z)``, ``(z, x)`` (in this order); the plaquette in the plane ``(a, b)``
-  with corner ``v`` has links ``bottom, right, top, left`` = ``a``-link at ``v``, ``b``-link at
-  ``v + a``, ``a``-link at ``v + b``, ``b``-link at ``v``, circulating counter-clockwise about
-  the third axis.
+* A **cubic lattice** (:class:`CubicLattice`) has sites ``(x, y, z)`` in the layers of constant
+  ``z`` in turn, each in the square snake order, reversed on odd ``z`` (consecutive sites stay
+  neighbours): ``index = z Lx Ly + i``, ``i`` the square snake index, ``Lx Ly - 1 - i`` for odd ``z``.
+* 3D links (``LinkLattice(Lx, Ly, Lz)``): link ``3 v + d`` points from vertex ``v`` along ``+x,
+  +y, +z`` (``d = 0, 1, 2``); each vertex has the plaquettes in the planes ``(x, y), (y, z),
+  (z, x)``, the one in plane ``(a, b)`` with links ``a`` at ``v``, ``b`` at ``v + a``, ``a`` at
+  ``v + b``, ``b`` at ``v`` (counter-clockwise about the third axis).
 """
 
 from __future__ import annotations

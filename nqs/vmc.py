@@ -276,11 +276,16 @@ class VMC(Method):
         else:
             self.driver = nk.driver.VMC(self.energy_operator, optax.adam(lr), variational_state=self.state)
 
+    def _exact_sampler(self):
+        """The training sampler drawing ``|psi|^2`` itself: tempered draws are reweighted in
+        training only, estimates outside it sample exactly."""
+        return self.sampler.replace(tempering=1.0) if self.options.tempering != 1 else self.sampler
+
     def _initial_spread(self) -> float:
         """Standard deviation of the local energies of the initial state (``n_samples`` draws of
         ``|psi|^2`` at a key fixed by the seed, so a resumed run finds the same value)."""
         o = self.options
-        sampler = self.sampler.replace(tempering=1.0) if o.tempering != 1 else self.sampler
+        sampler = self._exact_sampler()
         kwargs = {} if self._direct else {"n_discard_per_chain": o.n_discard_per_chain}
         probe = nk.vqs.MCState(
             sampler, self.model, variables=self.state.variables, n_samples=o.n_samples, sampler_seed=o.seed + 104729,
@@ -343,8 +348,7 @@ class VMC(Method):
         n = o.n_samples_final or 4 * o.n_samples
         n = -(-n // o.n_chains) * o.n_chains
         kwargs = {} if self._direct else {"n_discard_per_chain": max(o.n_discard_per_chain or 0, n // o.n_chains // 5)}
-        # tempered training samples are reweighted; the final estimate samples |psi|^2 itself
-        sampler = self.sampler.replace(tempering=1.0) if o.tempering != 1 else self.sampler
+        sampler = self._exact_sampler()
         estimator = nk.vqs.MCState(
             sampler, self.model, variables=self.state.variables, n_samples=n,
             sampler_seed=o.seed + 7919, chunk_size=o.chunk_size, **kwargs,
