@@ -33,7 +33,7 @@ from hamiltonians import Problem
 from .runs.config import ConfigError, parse_options, suggest
 from .runs.distributed import to_host
 from .runs.methods import Method, Recorder
-from .models import model_names, model_spec
+from .models import default_model, model_names, model_spec
 
 
 @dataclass
@@ -44,8 +44,10 @@ class VMCOptions:
     attribute ``vmc_defaults`` of its options dataclass, or its classmethod
     ``vmc_defaults_for(problem)`` where they depend on the problem, documented there."""
 
-    model: str = "rbm"
-    """Ansatz name, see ``nqs models``."""
+    model: str = "auto"
+    """Ansatz name, see ``nqs models``; ``auto``: the registry's choice for the problem
+    (:func:`nqs.models.default_model`: the gauge Transformer on link models, HFDS for t-J, the
+    Transformer for spin and anyon chains), stored resolved in the archive."""
     n_iter: int = 300
     """Optimisation steps."""
     seed: int = 0
@@ -180,9 +182,12 @@ class VMC(Method):
     @classmethod
     def parse_options(cls, table: dict[str, Any], problem: Problem, where: str):
         model = table.get("model", VMCOptions.model)
+        if model == "auto":
+            model = default_model(problem)
+            table = {**table, "model": model}
         if model not in model_names():
             raise ConfigError(
-                f"{where}: unknown model {model!r}. Available: {', '.join(model_names())}"
+                f"{where}: unknown model {model!r}. Available: auto (the default), {', '.join(model_names())}"
             )
         spec = model_spec(model)
         vmc_keys = {f.name for f in dataclasses.fields(VMCOptions) if f.init}
@@ -344,33 +349,49 @@ class VMC(Method):
             )
 
     def final_result(self) -> dict[str, Any]:
+        """The final estimate: ``n_samples_final`` fresh draws of ``|psi|^2`` at a seed of its
+        own, taken in batches of the training's ``n_samples`` so that the compiled sampler and
+        local-energy kernel of the training steps serve it (a new sample count compiles both
+        anew: 10-15 s per run on CPU). Markov chains first run ``n_samples_final / n_chains / 5``
+        discarded steps, whole batches, from their random start."""
         o = self.options
-        n = o.n_samples_final or 4 * o.n_samples
-        n = -(-n // o.n_chains) * o.n_chains
-        kwargs = {} if self._direct else {"n_discard_per_chain": max(o.n_discard_per_chain or 0, n // o.n_chains // 5)}
+        batch = self.state.n_samples
+        n_batches = -(-(o.n_samples_final or 4 * o.n_samples) // batch)
         sampler = self._exact_sampler()
         estimator = nk.vqs.MCState(
-            sampler, self.model, variables=self.state.variables, n_samples=n,
-            sampler_seed=o.seed + 7919, chunk_size=o.chunk_size, **kwargs,
+            sampler, self.model, variables=self.state.variables, n_samples=batch,
+            sampler_seed=o.seed + 7919, chunk_size=o.chunk_size,
+            **({} if self._direct else {"n_discard_per_chain": self.state.n_discard_per_chain}),
         )
-        self._estimator = estimator
+        if not self._direct:
+            for _ in range(-(-n_batches * batch // o.n_chains // 5 // estimator.chain_length)):
+                estimator.sample()
+        e_loc, samples = [], []
         with packed_kernel(o.local_energies == "packed"):
-            stats = estimator.expect(self.energy_operator)
+            for _ in range(n_batches):
+                estimator.sample()
+                e_loc.append(estimator.local_estimators(self.energy_operator))
+                samples.append(estimator.samples)
+        # chains continue from batch to batch: joined along the chain (second) axis
+        stats = nk.stats.statistics(jnp.concatenate([getattr(e, "data", e) for e in e_loc], axis=1))
+        self._estimator = estimator
+        self._final_samples = jnp.concatenate(samples, axis=1)
         return {
             "energy": float(np.real(stats.mean)),
             "energy_error": float(stats.error_of_mean),
             "variance": float(stats.variance),
             "r_hat": float(stats.R_hat) if np.isfinite(stats.R_hat) else None,
-            "n_samples_final": n,
+            "n_samples_final": n_batches * batch,
             **({"initial_energy_spread": self.initial_spread, "step_scale": self.step_scale}
                if self.initial_spread is not None else {}),
         }
 
-
     def measure(self, names: list[str]) -> dict[str, dict[str, Any]]:
-        from .observables import measure_vstate
+        from .observables import measure_samples
 
-        return measure_vstate(self.problem, self._estimator, names)
+        samples = np.asarray(to_host(self._final_samples))
+        log_value = self._estimator.log_value
+        return measure_samples(self.problem, lambda c: np.asarray(to_host(log_value(c))), samples, names)
 
 
 def clip_local_energies(e_loc: jax.Array, width: float) -> jax.Array:

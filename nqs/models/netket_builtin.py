@@ -1,10 +1,17 @@
-"""NetKet's own ansätze, exposed under registry names (no code of ours beyond the wiring)."""
+"""NetKet's own ansätze, exposed under registry names (no code of ours beyond the wiring).
+
+Like our own models, they carry the problem's fixed sign (``sign_prior``, on by default): the
+Marshall sign on bipartite antiferromagnets, which NetKet's examples build into the operator
+instead (:class:`SignPrior`).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
+import flax.linen as nn
+import jax.numpy as jnp
 import netket as nk
 import numpy as np
 
@@ -17,6 +24,51 @@ def _dtype(name: str):
     return {"complex": np.complex128, "real": np.float64}[name]
 
 
+class SignPrior(nn.Module):
+    """``log psi(x) = log psi_net(x) + i sum_k table[k, a_k]``: a fixed phase per site and local
+    state (``a_k`` the index of ``x_k`` in ``values``, NetKet's local values) added to a network."""
+
+    net: nn.Module
+    table: Any  # HashableArray (N, d)
+    values: tuple[float, ...]
+
+    @nn.compact
+    def __call__(self, x):
+        a = jnp.argmax(x[..., None] == jnp.asarray(self.values, dtype=x.dtype), axis=-1)
+        phase = jnp.take_along_axis(jnp.asarray(np.asarray(self.table)), a.T, axis=1).T.sum(axis=-1)
+        return self.net(x) + 1j * phase
+
+
+def _sign_table(problem: Problem, kind: str):
+    """The phase table of :func:`nqs.models.autoregressive.sign_prior` for ``kind``, or ``None``
+    where none applies (also where the local space has no NetKet values to index it by)."""
+    from .autoregressive import sign_prior
+
+    if kind == "none" or problem.local_space.netket_values is None:
+        return None
+    return sign_prior(problem, "auto")
+
+
+def with_sign_prior(net: nn.Module, problem: Problem, kind: str) -> nn.Module:
+    """``net`` with the problem's fixed sign (``kind``: ``auto``, ``marshall`` or ``none``)."""
+    table = _sign_table(problem, kind)
+    return net if table is None else SignPrior(net, table, tuple(problem.local_space.netket_values))
+
+
+def _explain_sign_prior(options, problem: Problem) -> dict[str, tuple[Any, str]]:
+    if options.sign_prior != "auto":
+        return {}
+    if _sign_table(problem, "auto") is None:
+        return {"sign_prior": ("none", "no Marshall sign or stoquastic sign rule applies")}
+    return {"sign_prior": ("marshall", "antiferromagnet on a bipartite lattice (or a stoquastic sign rule)")}
+
+
+def _check_sign_prior(problem: Problem, options) -> str | None:
+    if options.sign_prior == "marshall" and _sign_table(problem, "auto") is None:
+        return "sign_prior 'marshall' needs an antiferromagnetic spin model on a bipartite lattice; use 'auto' or 'none'"
+    return None
+
+
 @dataclass
 class RBMOptions:
     """``[method]`` keys of ``model = "rbm"`` and ``"rbm_symm"``."""
@@ -25,19 +77,29 @@ class RBMOptions:
     """Hidden-unit density: ``alpha * n_inputs`` hidden units."""
     param_dtype: Literal["complex", "real"] = "complex"
     """Complex weights can represent the sign structure of frustrated models."""
+    sign_prior: Literal["auto", "marshall", "none"] = "auto"
+    """Fixed sign multiplying the network: ``auto`` is the Marshall sign
+    ``(-1)^(down spins on sublattice A)`` on bipartite antiferromagnets (not on
+    ``j1j2(marshall = true)``, already rotated), the stoquastic sign rule where one exists, else
+    none; ``marshall`` insists; ``none`` leaves the sign to the weights."""
 
     def __post_init__(self):
         if self.alpha < 1:
             raise ValueError(f"alpha must be >= 1, got {self.alpha}")
+        if self.sign_prior not in ("auto", "marshall", "none"):
+            raise ValueError(f"sign_prior must be 'auto', 'marshall' or 'none', got {self.sign_prior!r}")
+
+    explain_auto = _explain_sign_prior
 
 
 def _rbm(problem: Problem, o: RBMOptions):
-    return nk.models.RBM(alpha=o.alpha, param_dtype=_dtype(o.param_dtype))
+    return with_sign_prior(nk.models.RBM(alpha=o.alpha, param_dtype=_dtype(o.param_dtype)), problem, o.sign_prior)
 
 
 def _rbm_symm(problem: Problem, o: RBMOptions):
     perms = problem.geometry.translations
-    return nk.models.RBMSymm(symmetries=nk.utils.HashableArray(perms), alpha=o.alpha, param_dtype=_dtype(o.param_dtype))
+    net = nk.models.RBMSymm(symmetries=nk.utils.HashableArray(perms), alpha=o.alpha, param_dtype=_dtype(o.param_dtype))
+    return with_sign_prior(net, problem, o.sign_prior)
 
 
 def _periodic_sites(problem: Problem) -> str | None:
@@ -55,21 +117,29 @@ class JastrowOptions:
 
     param_dtype: Literal["complex", "real"] = "complex"
     """Complex weights can represent the sign structure of frustrated models."""
+    sign_prior: Literal["auto", "marshall", "none"] = "auto"
+    """As for ``model = "rbm"``."""
+
+    def __post_init__(self):
+        if self.sign_prior not in ("auto", "marshall", "none"):
+            raise ValueError(f"sign_prior must be 'auto', 'marshall' or 'none', got {self.sign_prior!r}")
+
+    explain_auto = _explain_sign_prior
 
 
 register_model(
-    ModelSpec("rbm", RBMOptions, _rbm, any_problem, "NetKet restricted Boltzmann machine")
+    ModelSpec("rbm", RBMOptions, _rbm, any_problem, "NetKet restricted Boltzmann machine", check=_check_sign_prior)
 )
 register_model(
     ModelSpec(
         "rbm_symm", RBMOptions, _rbm_symm, _periodic_sites,
-        "NetKet translation-symmetric RBM on periodic lattices",
+        "NetKet translation-symmetric RBM on periodic lattices", check=_check_sign_prior,
     )
 )
 register_model(
     ModelSpec(
         "jastrow", JastrowOptions,
-        lambda p, o: nk.models.Jastrow(param_dtype=_dtype(o.param_dtype)),
-        any_problem, "NetKet two-body Jastrow",
+        lambda p, o: with_sign_prior(nk.models.Jastrow(param_dtype=_dtype(o.param_dtype)), p, o.sign_prior),
+        any_problem, "NetKet two-body Jastrow", check=_check_sign_prior,
     )
 )

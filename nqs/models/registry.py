@@ -75,5 +75,20 @@ def model_names() -> list[str]:
     return sorted(_MODELS)
 
 
+AUTO_PREFERENCE = ("gauge_transformer", "hfds", "transformer", "rbm")
+"""``model = "auto"`` (the default) takes the first of these that fits the problem: the gauge
+Transformer on link models, HFDS for t-J, the Transformer for spin and anyon chains, else the RBM.
+Measured on every family across its phase diagram: ``bench/defaults.py``."""
+
+
+def default_model(problem: Problem) -> str:
+    """The registry name ``model = "auto"`` resolves to on ``problem`` (:data:`AUTO_PREFERENCE`)."""
+    _discover()
+    for name in AUTO_PREFERENCE:
+        if name in _MODELS and _MODELS[name].fits(problem) is None:
+            return name
+    raise ValueError(f"no registered model fits problem {problem.name!r}")
+
+
 def any_problem(problem: Problem) -> str | None:
     return None
