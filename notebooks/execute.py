@@ -63,11 +63,23 @@ STUDY: dict[str, list[str]] = {
         "h_grid = (0.1, 0.7, 25)",
         'dmrg = {"bond_dims": [32, 64, 128], "max_sweeps": 10}',
     ],
+    "anyon_chain.ipynb": [
+        "n_theta = 18",
+        "dmrg_sizes = [12, 24]",
+        'dmrg = {"bond_dims": [16, 32], "max_sweeps": 8, "cutoff": 1e-11, "penalty": 5.0}',
+        'fit = {"skip": 0.1, "period": 6}',
+        "ed_sizes = [12, 18]",
+        "ed_points = 144",
+        "vmc_size = 8",
+        "vmc_thetas = [0.0, 1.0]",
+        'vmc = {"n_iter": 60, "n_samples": 256, "d_model": 16, "n_heads": 2, "n_layers": 1, "seed": 0}',
+    ],
     "u1_qlm_dynamics.ipynb": [
-        "Lx, Ly = 4, 3",
-        'model_options = {"alpha": 2, "param_dtype": "complex"}',
-        "n_ground_steps = 300",
-        "dt, T, n_measure = 0.02, 2.0, 21",
+        "Lx, Ly = 4, 2",
+        "t_final, dt = 3.0, 0.1",
+        'mps = {"bond_dim": 64, "ground_bond_dims": [64], "expansion": 0}',
+        'vmc = {"model": "gauge_transformer", "scheme": "projected", "n_samples": 4096, "seed": 0, '
+        '"model_options": {"d_model": 16, "n_heads": 2, "n_layers": 1}}',
     ],
 }
 

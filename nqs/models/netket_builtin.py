@@ -56,6 +56,7 @@ def with_sign_prior(net: nn.Module, problem: Problem, kind: str) -> nn.Module:
 
 
 def _explain_sign_prior(options, problem: Problem) -> dict[str, tuple[Any, str]]:
+    """What ``sign_prior = "auto"`` resolves to on ``problem``: ``{key: (value, reason)}``."""
     if options.sign_prior != "auto":
         return {}
     if _sign_table(problem, "auto") is None:
