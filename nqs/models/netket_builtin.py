@@ -90,7 +90,9 @@ class RBMOptions:
         if self.sign_prior not in ("auto", "marshall", "none"):
             raise ValueError(f"sign_prior must be 'auto', 'marshall' or 'none', got {self.sign_prior!r}")
 
-    explain_auto = _explain_sign_prior
+    def explain_auto(self, problem: Problem) -> dict[str, tuple[Any, str]]:
+        """What ``sign_prior = "auto"`` resolves to on ``problem``."""
+        return _explain_sign_prior(self, problem)
 
 
 def _rbm(problem: Problem, o: RBMOptions):
@@ -125,7 +127,9 @@ class JastrowOptions:
         if self.sign_prior not in ("auto", "marshall", "none"):
             raise ValueError(f"sign_prior must be 'auto', 'marshall' or 'none', got {self.sign_prior!r}")
 
-    explain_auto = _explain_sign_prior
+    def explain_auto(self, problem: Problem) -> dict[str, tuple[Any, str]]:
+        """What ``sign_prior = "auto"`` resolves to on ``problem``."""
+        return _explain_sign_prior(self, problem)
 
 
 register_model(
