@@ -131,6 +131,12 @@ class VMCOptions:
     model_options: Any = dataclasses.field(default=None, init=False)
     """The model's hyperparameters (filled from the model's own keys in the same table)."""
 
+    def explain_auto(self, problem: Problem) -> dict[str, tuple[Any, str]]:
+        """What ``model = "auto"`` resolves to on ``problem`` (``nqs models vmc PROBLEM ...``)."""
+        if self.model != "auto":
+            return {}
+        return {"model": (default_model(problem), "the first of nqs.models.registry.AUTO_PREFERENCE that fits")}
+
     def __post_init__(self):
         for name in ("n_iter", "n_samples", "n_chains"):
             if getattr(self, name) < 1:

@@ -16,6 +16,8 @@ from hamiltonians.netket_backend import configs_to_netket
 from nqs.models import default_model, model_spec
 from nqs.models.autoregressive import marshall_sublattice
 from nqs.runs.config import ConfigError, loads
+from nqs.runs.methods import explain_options
+from nqs.vmc import VMCOptions
 
 
 @pytest.mark.parametrize(
@@ -36,6 +38,8 @@ def test_auto_model_resolves_per_family_and_is_stored(problem, expected):
     assert c.options.model == expected == default_model(c.problem)
     assert isinstance(c.options.model_options, model_spec(expected).options)
     assert loads(f'[problem]\n{problem}\n\n[method]\nkind = "vmc"\nmodel = "auto"\n').options.model == expected
+    # `nqs models vmc PROBLEM ...` says what auto resolves to
+    assert explain_options(VMCOptions(), c.problem)["model"][0] == expected
 
 
 def test_sign_prior_multiplies_the_rbm_by_the_marshall_sign():
