@@ -92,11 +92,15 @@ def test_netket_mpo_and_exact_agree(name, params):
 
 @pytest.mark.parametrize("name, params", CASES[:1] + CASES[4:5] + CASES[6:7], ids=[IDS[0], IDS[4], IDS[6]])
 def test_mpo_equals_ed_matrix_element_by_element(name, params):
+    """Every column of the MPO's sector matrix on small sectors; on larger ones (the 630 states
+    of the periodic 3x3 t-J model) the action on 8 random vectors, which a wrong element changes
+    with probability one."""
     p = hamiltonians.get(name, **params)
     n = len(p.basis())
     mv = mpo_sector_matvec(p)
-    m = np.column_stack([mv(e) for e in np.eye(n)])
-    assert np.abs(m - p.sparse_matrix().toarray()).max() < 1e-12
+    vectors = np.eye(n) if n <= 200 else np.random.default_rng(0).normal(size=(n, 8))
+    m = np.column_stack([mv(v) for v in vectors.T])
+    assert np.abs(m - p.sparse_matrix() @ vectors).max() < 1e-12 * max(1.0, np.abs(vectors).max() * np.sqrt(n))
 
 
 @pytest.mark.parametrize("params", [dict(Lx=2, Ly=3, n_holes=2, pbc=False), dict(Lx=3, Ly=3, n_holes=2)])
