@@ -194,7 +194,7 @@ def anyon_chain(L: int, k: int = 3, spin: float = 0.5, theta: float = 0.0, pbc: 
     antiferromagnetic golden chain of Feiguin et al. (favours the trivial channel; at k = 3
     tricritical Ising, c = 7/10); ``theta = pi``: ferromagnetic (Z_k parafermions, c = 4/5 at
     k = 3). ``H3`` carries the same sign as ``H2`` (``sin(theta) > 0`` favours the channel ``z``),
-    the form of Trebst et al.; their phase diagram in ``theta`` was not compared. Spin 1/2 and
+    the form of Trebst et al. (its phase diagram in ``theta``: ``notebooks/anyon_chain.ipynb``). Spin 1/2 and
     spin 1 at k = 3 have the same spectrum (labels mapped by fusion with 3/2).
 
     The fusion-path basis: labels in ``0, 1/2, ..., k/2`` (site ``s``: basis index ``2 x_s``),

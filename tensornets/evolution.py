@@ -4,9 +4,8 @@
 ``H``, the ``[problem]`` of the configuration (the quench). The initial state is the ground
 state of the same model at other parameters (``initial_problem``, computed by the engine), a
 product configuration (``initial_config``) or the final state of an archive. Gauge models
-conserve their electric windings and the state stays in the winding sector it starts in: a
-ground state is taken in the sector of the reference configuration (DMRG's ``winding =
-"reference"``), a configuration in its own.
+conserve their electric windings and stay in the winding sector they start in: a ground
+state is taken in that of the reference configuration, a configuration in its own.
 
 Engines: ``"exact"`` keeps amplitudes over that winding sector's configurations and applies
 ``exp(-i H dt)`` by ``scipy.sparse.linalg.expm_multiply`` on the sparse Hamiltonian of
@@ -16,13 +15,14 @@ one-site; ground states by DMRG (quimb backend) in the winding sector; ``"vmc"``
 autoregressive model step by step to the implicit propagator on exact samples
 (:mod:`tensornets.tdvmc`; also ``NAME_error``, energy error and drift, step infidelity), or
 any other model by NetKet's TDVP driver on Metropolis samples (:mod:`tensornets.tdvp_netket`).
+Open problems evolve a density matrix from a configuration: ``"exact"`` (Lindblad) and
+``"povm"`` (POVM Transformer, trapezoid step; ``residual`` per step), :mod:`nqs.povm_dynamics`.
 
-Step ``k`` of the run is ``t = k dt`` (step 0: the initial state). The history records
-``time``, ``energy`` (``<H>``: its drift measures the integrator), each observable's mean over
-its entries and, for ``mps``, the step's discarded weight (``truncation_error``), the bond
-dimension and ``<P>`` (``sector_leak``, 0 in the sector). The full observables, time axis
-first, go to ``/result/observables``. The checkpoint holds the state itself: a resumed
-evolution repeats the uninterrupted one bit for bit.
+Step ``k`` is ``t = k dt`` (step 0: the initial state). The history records ``time``,
+``energy`` (``<H>``), each observable's mean over its entries and, for ``mps``, the discarded
+weight (``truncation_error``), the bond dimension and ``<P>`` (``sector_leak``). The full
+observables, time axis first, go to ``/result/observables``. The checkpoint holds the state
+itself: a resumed evolution repeats the uninterrupted one bit for bit.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from hamiltonians import Problem
 from nqs.runs.config import ConfigError, suggest
 from nqs.runs.methods import Method, NullRecorder, Recorder
 
-ENGINES = ("exact", "mps", "vmc")
+ENGINES = ("exact", "mps", "vmc", "povm")
 MAX_SUBSTEPS = 1024
 """Adaptive steps: the most substeps of one interval ``dt`` (then ``step_error`` may exceed ``tol``)."""
 INITIAL_STATES = ("ground_state", "product", "archive")
@@ -49,8 +49,9 @@ class EvolveOptions:
     """``[method]`` keys of ``kind = "evolve"``."""
 
     engine: str
-    """``"exact"`` (sector amplitudes, Krylov exponential), ``"mps"`` (TDVP) or ``"vmc"``
-    (time-dependent VMC, :mod:`tensornets.tdvmc`)."""
+    """``"exact"`` (sector amplitudes, Krylov exponential; the density matrix of an open
+    problem), ``"mps"`` (TDVP), ``"vmc"`` (time-dependent VMC, :mod:`tensornets.tdvmc`) or
+    ``"povm"`` (open problems: the POVM Transformer, :mod:`nqs.povm_dynamics`)."""
     t_final: float
     """Final time, in units of 1/coupling (hbar = 1)."""
     dt: float
@@ -91,10 +92,16 @@ class EvolveOptions:
     """``"mps"``: DMRG bond-dimension schedule for the initial ground state."""
     model: str | None = None
     """``"vmc"``: the ansatz (``nqs models``) with complex amplitudes; default the problem's
-    Transformer (``gauge_transformer`` on links, else ``transformer``)."""
+    Transformer (``gauge_transformer`` on links, else ``transformer``). ``"povm"``: the model of
+    the outcome distribution, ``"transformer"`` (the default and only one)."""
     model_options: dict = field(default_factory=dict)
     """``"vmc"``: the model's hyperparameters (keys of ``[method]`` of a VMC run with that model,
-    e.g. ``{ d_model = 16, n_layers = 1 }``); the phase is learned."""
+    e.g. ``{ d_model = 16, n_layers = 1 }``); the phase is learned. ``"povm"``: the keys of
+    :class:`nqs.models.povm.POVMTransformerOptions`."""
+    povm: str = "tetrahedral"
+    """``"povm"``: the informationally complete POVM, ``"tetrahedral"`` or ``"pauli4"``."""
+    n_samples_measure: int | None = None
+    """``"povm"``: samples of each step's measurement of the observables; default ``4 n_samples``."""
     scheme: str = "auto"
     """``"vmc"``: ``"projected"``, the implicit midpoint step fitted by Gauss-Newton
     (:mod:`tensornets.tdvmc`), or ``"tdvp"``, NetKet's TDVP driver with the Schmitt-Heyl
@@ -114,24 +121,25 @@ class EvolveOptions:
     """``"vmc"``: order of the implicit step: 2, the midpoint rule (one fit per step), or 4, the
     (2, 2) Pade approximant as two substeps with complex coefficients (two fits per step)."""
     n_samples: int = 1024
-    """``"vmc"``: samples per fit (or per TDVP equation) and per measurement."""
+    """``"vmc"``: samples per fit (or per TDVP equation) and per measurement; ``"povm"``: per fit."""
     seed: int = 0
-    """``"vmc"``: seeds the parameters (``seed``) and the samples (``seed + 1``)."""
+    """``"vmc"``, ``"povm"``: seeds the parameters (``seed``) and the samples (``seed + 1``)."""
     inner_iter: int = 40
-    """``"vmc"``: most Gauss-Newton iterations of each step's fit (it stops earlier at
-    ``fit_tol``)."""
+    """``"vmc"``, ``"povm"``: most Gauss-Newton iterations of each step's fit (it stops earlier
+    at ``fit_tol``)."""
     diag_shift: float = 1e-3
     """``"vmc"``: initial Levenberg-Marquardt damping of the Gauss-Newton steps, relative to the
     mean diagonal of the normal matrix (raised tenfold when a step does not lower the
-    infidelity, lowered threefold when it does)."""
+    infidelity, lowered threefold when it does); ``"povm"``: the same, and its floor."""
     initial_fit: str = "auto"
     """``"vmc"``: how the model gets the initial state: ``"exact"`` fits it to the exact state over
     the whole sector, ``"vmc"`` runs a VMC ground-state optimisation; ``"auto"``: exact up to
     4096 states (:data:`tensornets.tdvmc.EXACT_FIT_MAX_STATES`), else VMC."""
     initial_iter: int = 300
-    """``"vmc"``: iterations of the initial fit (Gauss-Newton) or VMC optimisation."""
+    """``"vmc"``, ``"povm"``: iterations of the initial fit (Gauss-Newton) or VMC optimisation."""
     fit_tol: float = 1e-8
-    """``"vmc"``: a fit (initial or of a step) stops once its infidelity on its samples is below."""
+    """``"vmc"``: a fit (initial or of a step) stops once its infidelity on its samples is below;
+    ``"povm"``: once its residual ``C`` is below."""
 
     def __post_init__(self):
         if self.engine not in ENGINES:
@@ -176,10 +184,14 @@ class EvolveOptions:
             raise ValueError(f"initial_fit must be 'auto', 'exact' or 'vmc', got {self.initial_fit!r}")
         if self.n_samples < 1 or self.inner_iter < 1 or self.initial_iter < 0 or not self.diag_shift > 0 or self.fit_tol < 0:
             raise ValueError("need n_samples >= 1, inner_iter >= 1, initial_iter >= 0, diag_shift > 0 and fit_tol >= 0")
-        vmc_only = {"model": None, "model_options": {}, "scheme": "auto"}
-        for name, default in vmc_only.items():
-            if self.engine != "vmc" and getattr(self, name) != default:
-                raise ValueError(f'{name} needs engine = "vmc"')
+        model_keys = {"model": (None, ("vmc", "povm")), "model_options": ({}, ("vmc", "povm")), "scheme": ("auto", ("vmc",))}
+        for name, (default, engines) in model_keys.items():
+            if self.engine not in engines and getattr(self, name) != default:
+                raise ValueError(f"{name} needs engine = " + " or ".join(f'"{e}"' for e in engines))
+        if self.engine != "povm" and (self.povm != "tetrahedral" or self.n_samples_measure is not None):
+            raise ValueError('povm and n_samples_measure need engine = "povm"')
+        if self.n_samples_measure is not None and self.n_samples_measure < 2:
+            raise ValueError(f"n_samples_measure must be >= 2, got {self.n_samples_measure}")
 
     @property
     def n_steps(self) -> int:
@@ -280,6 +292,8 @@ class Evolve(Method):
     resumable_keys = frozenset({"t_final"})
     ground_state: ClassVar[bool] = False
     """Not a ground-state method: the runner compares its energy with no reference."""
+    open_problems: ClassVar[bool] = True
+    """Open problems evolve with engines ``"exact"`` and ``"povm"`` (:mod:`nqs.povm_dynamics`)."""
 
     @classmethod
     def check(cls, problem: Problem, options: EvolveOptions, where: str) -> None:
@@ -292,6 +306,12 @@ class Evolve(Method):
                     f"{where}: observable {name!r} is not defined for {problem.name}.{suggest(name, known)} "
                     f"Available: {', '.join(known)}"
                 )
+        if problem.is_open or options.engine == "povm":
+            from nqs.povm_dynamics import check as check_open
+
+            check_open(problem, options, where)
+            if problem.is_open:
+                return
         if options.engine == "vmc":  # its model and initial state first (no archive to open)
             from . import tdvmc
 
@@ -360,7 +380,11 @@ class Evolve(Method):
         self.errors: dict[str, list[np.ndarray]] = {name: [] for name in self.names}
         """Monte Carlo errors of the observables (``"vmc"``; empty for the other engines)."""
         self.prepared = False
-        if options.engine == "vmc":
+        if problem.is_open:
+            from nqs.povm_dynamics import LindbladEngine, POVMEngine
+
+            self.engine = POVMEngine(self) if options.engine == "povm" else LindbladEngine(self)
+        elif options.engine == "vmc":
             from tensornets.tdvmc import engine
 
             self.engine = engine(self)

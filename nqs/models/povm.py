@@ -8,7 +8,8 @@ that allows every letter) and no phase: ``P(a) = prod_k p_k(a_k | a_<k) = |psi(a
 normalised softmax product, drawn exactly by the cached direct sampler
 (:class:`nqs.sampling.direct_sampler.ConstrainedDirectSampler` on NetKet's ``Fock(n_max=3)``).
 
-These models are for ``kind = "steady_state"`` (:mod:`nqs.steady_state`); they are not VMC
+These models are for ``kind = "steady_state"`` (:mod:`nqs.steady_state`) and ``kind = "evolve"``
+with ``engine = "povm"`` (:mod:`nqs.povm_dynamics`); they are not VMC
 ansätze (a pure-state model cannot represent a mixed state), so they are not in the VMC model
 registry. :data:`POVM_MODELS` lists them.
 
