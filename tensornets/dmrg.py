@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
+from scipy.sparse.linalg import ArpackNoConvergence
 import quimb.tensor as qtn
 
 from hamiltonians import Problem
@@ -574,17 +575,21 @@ class DMRG(Method):
             info = _MaxError()
             direction = "R" if len(self.energies) % 2 == 0 else "L"
             t0 = time.perf_counter()
+            sweep_kwargs = dict(max_bond=self.bond_dim(), cutoff=o.cutoff, info=info,
+                                cutoff_mode=dmrg.opts["bond_compress_cutoff_mode"],
+                                method=dmrg.opts["bond_compress_method"])
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                energy = dmrg.sweep(
-                    direction,
-                    canonize=canonize,
-                    max_bond=self.bond_dim(),
-                    cutoff=o.cutoff,
-                    cutoff_mode=dmrg.opts["bond_compress_cutoff_mode"],
-                    method=dmrg.opts["bond_compress_method"],
-                    info=info,
-                )
+                try:
+                    energy = dmrg.sweep(direction, canonize=canonize, **sweep_kwargs)
+                except ArpackNoConvergence:
+                    # ARPACK from its random start fails now and then on local problems with
+                    # many degenerate levels (the Fibonacci chain outside its fusion paths):
+                    # the sweep again, from a canonical state, with dense local eigensolvers
+                    # (full diagonalisation: local dimensions of a few thousand at most here)
+                    dmrg.opts.update(local_eig_ham_dense=True, local_eig_backend="NUMPY")
+                    energy = dmrg.sweep(direction, canonize=True, **sweep_kwargs)
+                    dmrg.opts.update(local_eig_ham_dense=None, local_eig_backend=None)
             energy = float(np.real(energy))
             eps = info.max_error**2
             self.energies.append(energy)
@@ -606,6 +611,13 @@ class DMRG(Method):
                 self.penalty_on = True
                 self.points.clear()
                 self.stage_sweeps = -1  # the stage starts over under the penalty
+                if leak > 0.5:
+                    # mostly outside (the ferromagnetic anyon chain drops to a product state of
+                    # energy 0 outside the fusion paths in its first sweep, and two-site updates
+                    # under the penalty did not bring it back from bond dimension 1): from the
+                    # sector start again
+                    self.mps = initial_mps(self.problem, o.bond_dims, o.seed,
+                                           winding=self.windings[self.sector])
                 dmrg, canonize = self._eigensolver(), True
             values["sweep_seconds"] = time.perf_counter() - t0
             recorder.record(sweep, values)
