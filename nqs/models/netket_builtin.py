@@ -55,13 +55,22 @@ def with_sign_prior(net: nn.Module, problem: Problem, kind: str) -> nn.Module:
     return net if table is None else SignPrior(net, table, tuple(problem.local_space.netket_values))
 
 
-def _explain_sign_prior(options, problem: Problem) -> dict[str, tuple[Any, str]]:
-    """What ``sign_prior = "auto"`` resolves to on ``problem``: ``{key: (value, reason)}``."""
-    if options.sign_prior != "auto":
-        return {}
-    if _sign_table(problem, "auto") is None:
-        return {"sign_prior": ("none", "no Marshall sign or stoquastic sign rule applies")}
-    return {"sign_prior": ("marshall", "antiferromagnet on a bipartite lattice (or a stoquastic sign rule)")}
+class _SignPriorOption:
+    """The ``sign_prior`` key's validation and ``explain_auto``, shared by the options below
+    (which declare the field)."""
+
+    def _validate_sign_prior(self) -> None:
+        from .autoregressive import validate_sign_prior
+
+        validate_sign_prior(self.sign_prior)
+
+    def explain_auto(self, problem: Problem) -> dict[str, tuple[Any, str]]:
+        """What ``sign_prior = "auto"`` resolves to on ``problem``: ``{key: (value, reason)}``."""
+        if self.sign_prior != "auto":
+            return {}
+        if _sign_table(problem, "auto") is None:
+            return {"sign_prior": ("none", "no Marshall sign or stoquastic sign rule applies")}
+        return {"sign_prior": ("marshall", "antiferromagnet on a bipartite lattice (or a stoquastic sign rule)")}
 
 
 def _check_sign_prior(problem: Problem, options) -> str | None:
@@ -71,7 +80,7 @@ def _check_sign_prior(problem: Problem, options) -> str | None:
 
 
 @dataclass
-class RBMOptions:
+class RBMOptions(_SignPriorOption):
     """``[method]`` keys of ``model = "rbm"`` and ``"rbm_symm"``."""
 
     alpha: int = 2
@@ -87,12 +96,7 @@ class RBMOptions:
     def __post_init__(self):
         if self.alpha < 1:
             raise ValueError(f"alpha must be >= 1, got {self.alpha}")
-        if self.sign_prior not in ("auto", "marshall", "none"):
-            raise ValueError(f"sign_prior must be 'auto', 'marshall' or 'none', got {self.sign_prior!r}")
-
-    def explain_auto(self, problem: Problem) -> dict[str, tuple[Any, str]]:
-        """What ``sign_prior = "auto"`` resolves to on ``problem``."""
-        return _explain_sign_prior(self, problem)
+        self._validate_sign_prior()
 
 
 def _rbm(problem: Problem, o: RBMOptions):
@@ -115,7 +119,7 @@ def _periodic_sites(problem: Problem) -> str | None:
 
 
 @dataclass
-class JastrowOptions:
+class JastrowOptions(_SignPriorOption):
     """``[method]`` keys of ``model = "jastrow"``."""
 
     param_dtype: Literal["complex", "real"] = "complex"
@@ -124,12 +128,7 @@ class JastrowOptions:
     """As for ``model = "rbm"``."""
 
     def __post_init__(self):
-        if self.sign_prior not in ("auto", "marshall", "none"):
-            raise ValueError(f"sign_prior must be 'auto', 'marshall' or 'none', got {self.sign_prior!r}")
-
-    def explain_auto(self, problem: Problem) -> dict[str, tuple[Any, str]]:
-        """What ``sign_prior = "auto"`` resolves to on ``problem``."""
-        return _explain_sign_prior(self, problem)
+        self._validate_sign_prior()
 
 
 register_model(
