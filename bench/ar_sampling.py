@@ -17,7 +17,8 @@ one scan (``site_blocks = 1``: every step reads the whole key/value cache) and i
 default (4 blocks from 32 sites on, else 1) is the row's ``samples_per_second``. The first of
 the two blocks computes its attention from a table of keys and values by position and token (its
 inputs depend on nothing else) by default; it is also timed with that block's keys and values
-cached like the second's (``tabulate_first_block = False``).
+cached like the second's (``tabulate_first_block = False``), and with one key/value head per
+query head (``attention = "multi_head"``, the default before multi-query attention).
 
     python bench/ar_sampling.py [--samples 1024] [--repeats 5] [--sizes 6 10]
 
@@ -44,10 +45,10 @@ def n_params(params) -> int:
     return int(sum(np.size(x) for x in jax.tree_util.tree_leaves(params)))
 
 
-def ours(L: int, sample_dtype=np.float32):
+def ours(L: int, sample_dtype=np.float32, **options):
     problem = hamiltonians.get("j1j2", Lx=L, Ly=L, J2=0.5)
     spec = model_spec("transformer")
-    model = spec.build(problem, spec.options()).clone(sample_dtype=sample_dtype)
+    model = spec.build(problem, spec.options(**options)).clone(sample_dtype=sample_dtype)
     hilbert, _ = problem.to_netket()
     sampler = ConstrainedDirectSampler(hilbert, problem.local_space.name)
     params = model.init(jax.random.PRNGKey(0), hilbert.random_state(jax.random.PRNGKey(1), 1))
@@ -103,6 +104,8 @@ def main() -> None:
             for blocks in (1, 4)
         }
         runs["ours_f64"] = sample_once(*ours(L, sample_dtype=None), args.samples)
+        # one key/value head per query head (the default before multi-query attention)
+        runs["ours_multi_head"] = sample_once(*ours(L, attention="multi_head"), args.samples)
         # the first block's keys and values cached like the second's instead of tabulated
         runs["ours_first_cached"] = sample_once(s1, m1.clone(tabulate_first_block=False), p1, args.samples)
         fast_error = None
@@ -139,6 +142,8 @@ def main() -> None:
                 "blocks_speedup": round(rate["ours_4"] / rate["ours_1"], 3),
                 "samples_per_second_first_block_cached": round(rate["ours_first_cached"], 1),
                 "tabulation_speedup": round(rate["ours"] / rate["ours_first_cached"], 3),
+                "samples_per_second_multi_head": round(rate["ours_multi_head"], 1),
+                "multi_query_speedup": round(rate["ours"] / rate["ours_multi_head"], 3),
                 "samples_per_second_f64": round(rate["ours_f64"], 1),
                 "netket_samples_per_second_f64": round(rate["netket_f64"], 1),
                 "ratio_vs_netket_f64": round(rate["ours_f64"] / rate["netket_f64"], 3),
@@ -147,7 +152,7 @@ def main() -> None:
     report.write(
         "ar_sampling", rows, samples_per_call=args.samples,
         note=(
-            "ours: Transformer (default options) in the S^z=0 sector, conditionals in single precision "
+            "ours: Transformer (default options: multi-query attention; _multi_head: one key/value head per query head) in the S^z=0 sector, conditionals in single precision "
             "(the default sample_dtype; _f64: in double), site loop in site_blocks blocks (the default; "
             "_one_scan: in one scan, _4_blocks: in 4, blocks_speedup: their ratio), the first block's attention from a table by "
             "position and token (_first_block_cached: cached like the second block's, tabulation_speedup: the default over it); NetKet: netket_model (FastARNNDense, else ARNNDense, see "

@@ -58,34 +58,48 @@ class CausalSelfAttention(nn.Module):
     """Sequence length (size of the key/value cache)."""
     param_dtype: Any = np.float64
     """Dtype of weights and activations."""
+    kv_heads: int | None = None
+    """Key/value heads (grouped-query attention: the ``n_heads`` query heads share them in
+    ``kv_heads`` groups; ``1``: multi-query attention); ``None``: ``n_heads`` (multi-head)."""
 
     def setup(self):
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model ({self.d_model}) must be a multiple of n_heads ({self.n_heads})")
-        self.qkv = _dense(3 * self.d_model, self.param_dtype, name="qkv")
+        if self.n_heads % self.groups:
+            raise ValueError(f"n_heads ({self.n_heads}) must be a multiple of kv_heads ({self.kv_heads})")
+        self.qkv = _dense(self.d_model + 2 * self.groups * self.head_dim, self.param_dtype, name="qkv")
         self.out = _dense(self.d_model, self.param_dtype, name="out")
 
     @property
     def head_dim(self) -> int:
         return self.d_model // self.n_heads
 
+    @property
+    def groups(self) -> int:
+        """Key/value heads; each serves ``n_heads // groups`` query heads."""
+        return self.n_heads if self.kv_heads is None else self.kv_heads
+
     def _split(self, h: jax.Array):
-        """Queries, keys, values ``(..., n_heads, head_dim)``."""
-        q, k, v = jnp.split(self.qkv(h), 3, axis=-1)
-        shape = h.shape[:-1] + (self.n_heads, self.head_dim)
-        return q.reshape(shape), k.reshape(shape), v.reshape(shape)
+        """Queries ``(..., groups, n_heads // groups, head_dim)``, keys and values
+        ``(..., groups, head_dim)``."""
+        q, k, v = jnp.split(self.qkv(h), [self.d_model, self.d_model + self.groups * self.head_dim], axis=-1)
+        g, d = self.groups, self.head_dim
+        return q.reshape(h.shape[:-1] + (g, self.n_heads // g, d)), k.reshape(h.shape[:-1] + (g, d)), v.reshape(h.shape[:-1] + (g, d))
 
     def __call__(self, h: jax.Array) -> jax.Array:
         """``h``: ``(batch, length, d_model)`` -> same shape, position ``k`` attending to ``<= k``."""
-        # head-major (batch, heads, length, head_dim): XLA's batched matmuls are much faster on
-        # CPU with the batch axes leading than with einsum's transposes inside
-        q, k, v = (jnp.swapaxes(t, 1, 2) for t in self._split(h))
-        scores = q @ jnp.swapaxes(k, -1, -2) * self.head_dim**-0.5
-        n = h.shape[-2]
+        # group-major (batch, groups, heads per group x length, head_dim): XLA's batched matmuls
+        # are much faster on CPU with the batch axes leading than with einsum's transposes inside
+        b, n = h.shape[:2]
+        g, r = self.groups, self.n_heads // self.groups
+        q, k, v = self._split(h)
+        q = jnp.transpose(q, (0, 2, 3, 1, 4)).reshape(b, g, r * n, self.head_dim)
+        k, v = jnp.swapaxes(k, 1, 2), jnp.swapaxes(v, 1, 2)  # (batch, groups, length, head_dim)
+        scores = (q @ jnp.swapaxes(k, -1, -2)).reshape(b, g, r, n, n) * self.head_dim**-0.5
         causal = np.tril(np.ones((n, n), dtype=bool))
         att = jax.nn.softmax(jnp.where(causal, scores, -jnp.inf), axis=-1)
-        y = jnp.swapaxes(att @ v, 1, 2)
-        return self.out(y.reshape(h.shape[:-1] + (self.d_model,)))
+        y = (att.reshape(b, g, r * n, n) @ v).reshape(b, g, r, n, self.head_dim)
+        return self.out(jnp.transpose(y, (0, 3, 1, 2, 4)).reshape(b, n, self.d_model))
 
     def step(self, h: jax.Array, position: jax.Array | int, visible: int | None = None) -> jax.Array:
         """One position: ``h`` ``(batch, d_model)`` at ``position``; updates the key/value cache
@@ -94,7 +108,7 @@ class CausalSelfAttention(nn.Module):
         cache is grown with zeros to ``visible`` positions."""
         q, k, v = self._split(h)
         batch = h.shape[0]
-        shape = (batch, self.n_heads, self.length if visible is None else visible, self.head_dim)
+        shape = (batch, self.groups, self.length if visible is None else visible, self.head_dim)
         keys, values = cached(self, "keys", shape, k.dtype), cached(self, "values", shape, v.dtype)
         if keys.shape[2] < shape[2]:
             # the cache holds the positions read so far; grow it (slicing a longer cache to the
@@ -106,10 +120,10 @@ class CausalSelfAttention(nn.Module):
         self.put_variable("cache", "keys", keys)
         self.put_variable("cache", "values", values)
         n = keys.shape[2]
-        scores = (keys @ q[..., None])[..., 0] * self.head_dim**-0.5  # (batch, heads, n)
+        scores = (keys @ jnp.swapaxes(q, -1, -2)) * self.head_dim**-0.5  # (batch, groups, n, heads per group)
         # positions after the current one hold stale entries of an earlier sequence: never read them
-        att = jax.nn.softmax(jnp.where(jnp.arange(n) <= position, scores, -jnp.inf), axis=-1)
-        y = (att[:, :, None, :] @ values)[:, :, 0]
+        att = jax.nn.softmax(jnp.where((jnp.arange(n) <= position)[:, None], scores, -jnp.inf), axis=-2)
+        y = jnp.swapaxes(att, -1, -2) @ values  # (batch, groups, heads per group, head_dim)
         return self.out(y.reshape(batch, self.d_model))
 
     def step_tabulated(self, h: jax.Array, position: jax.Array | int, tokens: jax.Array, table: jax.Array) -> jax.Array:
@@ -126,18 +140,21 @@ class CausalSelfAttention(nn.Module):
         :meth:`step`) by matrix products with a shared operand."""
         batch = h.shape[0]
         n, n_tokens = table.shape[:2]
-        q = jnp.swapaxes(self._split(h)[0], 0, 1)  # (heads, batch, head_dim)
-        _, k, v = self._split(table)  # (n, T, heads, head_dim)
+        g, r = self.groups, self.n_heads // self.groups
+        # (groups, heads per group x batch, head_dim): query head g r' + i of sample s at row i batch + s
+        q = jnp.transpose(self._split(h)[0], (1, 2, 0, 3)).reshape(g, r * batch, self.head_dim)
+        _, k, v = self._split(table)  # (n, T, groups, head_dim)
+        is_token = [jnp.tile(tokens == t, (r, 1)) for t in range(n_tokens)]  # (heads per group x batch, n)
         # one product per token, not one over all (n T) entries: the selection then runs on
-        # (heads, batch, n) arrays, not on (heads, batch, n, T) ones (2x slower than the cache)
-        is_token = [tokens == t for t in range(n_tokens)]
+        # (groups, r batch, n) arrays, not on (..., n, T) ones (2x slower than the cache)
         scores = q @ jnp.transpose(k[:, 0], (1, 2, 0))
         for t in range(1, n_tokens):
             scores = jnp.where(is_token[t], q @ jnp.transpose(k[:, t], (1, 2, 0)), scores)
-        scores = scores * self.head_dim**-0.5  # (heads, batch, n)
+        scores = scores * self.head_dim**-0.5  # (groups, r batch, n)
         att = jax.nn.softmax(jnp.where(jnp.arange(n) <= position, scores, -jnp.inf), axis=-1)
         y = sum(jnp.where(is_token[t], att, 0.0) @ jnp.swapaxes(v[:, t], 0, 1) for t in range(n_tokens))
-        return self.out(jnp.swapaxes(y, 0, 1).reshape(batch, self.d_model))
+        y = jnp.transpose(y.reshape(g, r, batch, self.head_dim), (2, 0, 1, 3))
+        return self.out(y.reshape(batch, self.d_model))
 
 
 class MLP(nn.Module):
@@ -170,10 +187,12 @@ class TransformerBlock(nn.Module):
     """MLP hidden width as a multiple of ``d_model``."""
     param_dtype: Any = np.float64
     """Dtype of weights and activations."""
+    kv_heads: int | None = None
+    """Key/value heads of the attention (:attr:`CausalSelfAttention.kv_heads`)."""
 
     def setup(self):
         self.norm_att = nn.LayerNorm(param_dtype=self.param_dtype, dtype=self.param_dtype)
-        self.attention = CausalSelfAttention(self.d_model, self.n_heads, self.length, self.param_dtype)
+        self.attention = CausalSelfAttention(self.d_model, self.n_heads, self.length, self.param_dtype, self.kv_heads)
         self.norm_mlp = nn.LayerNorm(param_dtype=self.param_dtype, dtype=self.param_dtype)
         self.mlp = MLP(self.d_model, self.mlp_ratio * self.d_model, self.param_dtype)
 

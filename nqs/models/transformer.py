@@ -60,6 +60,9 @@ class ARTransformer(ConstrainedAR):
     """Transformer blocks."""
     mlp_ratio: int = 2
     """MLP hidden width as a multiple of ``d_model``."""
+    kv_heads: int | None = None
+    """Key/value heads shared by the query heads (:attr:`~nqs.models.attention.CausalSelfAttention.kv_heads`);
+    ``None``: one per query head."""
     param_dtype: Any = np.float64
     """Dtype of all weights (real; the phase is a real output)."""
     tabulate_first_block: bool = True
@@ -74,7 +77,9 @@ class ARTransformer(ConstrainedAR):
         self.value_embed = nn.Embed(d + 1, self.d_model, param_dtype=self.param_dtype, name="value_embed")
         self.site_embed = nn.Dense(self.d_model, use_bias=False, param_dtype=self.param_dtype, name="site_embed")
         self.blocks = [
-            TransformerBlock(self.d_model, self.n_heads, self.n_sites, self.mlp_ratio, self.param_dtype, name=f"block_{i}")
+            TransformerBlock(
+                self.d_model, self.n_heads, self.n_sites, self.mlp_ratio, self.param_dtype, self.kv_heads, name=f"block_{i}"
+            )
             for i in range(self.n_layers)
         ]
         self.norm = nn.LayerNorm(param_dtype=self.param_dtype, dtype=self.param_dtype, name="norm")
@@ -194,11 +199,18 @@ class TransformerOptions(GaugeTransformerOptions):
         (:func:`~nqs.models.autoregressive.ar_large_lattice`) from 32 sites on."""
         return {**cls.vmc_defaults, **ar_large_lattice(problem)}
 
-    predates: ClassVar[dict[str, Any]] = {"project_amplitude": False, "real_sign": False}
+    predates: ClassVar[dict[str, Any]] = {"project_amplitude": False, "real_sign": False, "attention": "multi_head"}
     """The behaviour of archives written before an option existed
     (:func:`nqs.runs.runner.archived_config`)."""
 
     phase: Literal["auto", "learned", "fixed", "vit"] = "auto"
+
+    attention: Literal["multi_query", "multi_head"] = "multi_query"
+    """``multi_query``: the query heads share one key and one value head
+    (:attr:`~nqs.models.attention.CausalSelfAttention.kv_heads` = 1), so the key/value cache that
+    every sampling step reads is ``n_heads`` times smaller (what bounds a step on a CPU; sampling
+    rates in ``docs/benchmarks/ar_sampling.md``); ``multi_head``: one key and value head per
+    query head (archives written before this option)."""
 
     sign_prior: Literal["auto", "marshall", "none"] = "auto"
     """Fixed phase added to the learned one: ``marshall`` is ``(-1)^{N_down(A)}`` on a bipartite
@@ -270,6 +282,8 @@ class TransformerOptions(GaugeTransformerOptions):
         if self.phase != "vit":
             validate_phase(self.phase)
         validate_sign_prior(self.sign_prior)
+        if self.attention not in ("multi_query", "multi_head"):
+            raise ValueError(f"attention must be 'multi_query' or 'multi_head', got {self.attention!r}")
 
 
 # --------------------------------------------------------------------------- building
@@ -335,6 +349,7 @@ def build_transformer(problem: Problem, o: TransformerOptions) -> ARTransformer:
         real_sign=real,
         site_features=HashableArray(np.eye(problem.n_sites)),
         d_model=o.d_model, n_heads=o.n_heads, n_layers=o.n_layers, mlp_ratio=o.mlp_ratio,
+        kv_heads=1 if o.attention == "multi_query" else None,
     )
 
 
