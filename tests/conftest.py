@@ -3,7 +3,8 @@
 import os
 
 # The suite checks functions, not speed, and most of its time is XLA compiling small programs:
-# without most of XLA's optimisation passes it takes about a third less (measured per test).
+# without most of XLA's optimisation passes compile-bound tests take 20-35% less, run-bound ones
+# somewhat more, the whole suite about 15% less.
 # Set before JAX is imported, so the notebook kernels and subprocesses the tests start inherit it.
 os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
 

@@ -494,19 +494,28 @@ def test_real_sign_images_carry_real_factors(key):
     perms = np.asarray(symmetries)
     model = case.model.clone(symmetries=symmetries, project_amplitude=True, real_sign=True)
     x = jnp.asarray(configs_to_netket(case.problem.local_space, case.basis))
-    psi = np.exp(np.asarray(jax.jit(model.apply)(case.params, x)))
     plain = case.model.clone(symmetries=None)
     images = case.basis[:, perms]  # (n_basis, G, N)
     flat = jnp.asarray(images.reshape(-1, images.shape[-1]), dtype=jnp.int32)
-    log_p, phases = (np.asarray(t) for t in plain.apply(case.params, flat, method="conditionals"))
     picked = lambda t: np.take_along_axis(t, np.asarray(flat)[..., None], axis=-1)[..., 0].sum(axis=-1)  # noqa: E731
-    log_p, phase = picked(log_p).reshape(images.shape[:2]), picked(phases).reshape(images.shape[:2])
     prior_table = np.zeros((case.problem.n_sites, 2)) if plain.phase_prior is None else np.asarray(plain.phase_prior)
     prior = prior_table[np.arange(images.shape[-1]), images].sum(axis=-1)
+
+    def summed(params):
+        log_p, phases = (np.asarray(t) for t in plain.apply(params, flat, method="conditionals"))
+        return picked(log_p).reshape(images.shape[:2]), picked(phases).reshape(images.shape[:2])
+
+    # centre 1 + u on zero, so that the sign factors take both signs and the checks below are
+    # not those of a state of one sign: the phase head's bias adds N times its shift to u
+    params = jax.tree_util.tree_map(lambda t: t, case.params)
+    shift = -(1 + np.median(summed(params)[1] - prior)) / case.problem.n_sites
+    params["params"]["phase_head"]["bias"] = params["params"]["phase_head"]["bias"] + shift
+    log_p, phase = summed(params)
+    psi = np.exp(np.asarray(jax.jit(model.apply)(params, x)))
     expected = (np.exp(0.5 * log_p) * np.exp(1j * prior) * np.tanh(1 + phase - prior)).mean(axis=1)
     np.testing.assert_allclose(psi, expected, rtol=1e-9, atol=1e-14)
     assert np.abs(psi.imag).max() < 1e-12 * np.abs(psi).max()
-    q = np.exp(np.asarray(jax.jit(partial_method(model, "log_proposal"))(case.params, x)))
+    q = np.exp(np.asarray(jax.jit(partial_method(model, "log_proposal"))(params, x)))
     assert np.all(np.abs(psi) ** 2 <= q * (1 + 1e-10))
     assert (np.sign(expected.real) < 0).any() and (np.sign(expected.real) > 0).any()  # signs do flip
 
