@@ -416,6 +416,9 @@ BAD_CONFIGS = {
         "a phase that is not learned.*real_sign = false",
     ),
     "misspelt key": ('name = "heisenberg_chain"\nL = 6', 'model = "transformer"\nn_layer = 2', "Did you mean 'n_layers'"),
+    "unknown attention": (
+        'name = "heisenberg_chain"\nL = 6', 'model = "transformer"\nattention = "grouped"', "key 'attention' must be 'multi_query' \\| 'multi_head'",
+    ),
 }
 
 
