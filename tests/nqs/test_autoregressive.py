@@ -219,9 +219,8 @@ def test_draws_do_not_depend_on_the_site_blocks(key):
 
 
 def check_cached_steps_equal_teacher_forcing(case: Case, grow: bool, model=None) -> None:
-    """``grow``: the steps read the cached positions up to the end of their block of sites only
-    (``visible``: the sampler's 4 blocks of sites, one more at the last site), so a key/value
-    cache grows at the first site of each block, and the last step sees its own position only.
+    """``grow``: every step reads only the cached positions up to itself (``visible = k + 1``),
+    so a key/value cache grows by one position per step, the extreme of the sampler's blocks.
     ``model``: a variant of the case's model (same parameters)."""
     model = case.model if model is None else model
     a = jnp.asarray(case.basis, dtype=jnp.int32)
@@ -231,13 +230,9 @@ def check_cached_steps_equal_teacher_forcing(case: Case, grow: bool, model=None)
     # compiled per step shape (``visible`` is static): op by op, each growing shape would compile
     # every operation anew
     step = jax.jit(partial(model.apply, method="conditional_step", mutable=["cache"]), static_argnums=3)
-    n = case.problem.n_sites
-    # block ends, as ConstrainedDirectSampler(site_blocks=4) splits the sites, with the last
-    # site alone (visible = k + 1, the tightest cache); each visible compiles the step anew
-    ends = {int(b[-1]) + 1 for b in np.array_split(np.arange(n - 1), 4) if len(b)} | {n}
-    for k in range(n):
+    for k in range(case.problem.n_sites):
         a_prev = a[:, k - 1] if k else jnp.zeros_like(a[:, 0])
-        (lp, ph), mutables = step({**case.params, **cache}, a_prev, k, min(e for e in ends if e > k) if grow else None)
+        (lp, ph), mutables = step({**case.params, **cache}, a_prev, k, k + 1 if grow else None)
         cache = {"cache": mutables["cache"]}
         steps_p.append(lp)
         steps_phi.append(ph)
