@@ -29,10 +29,7 @@ demo: $(STAMP)
 
 # Two workers, one test file each (module-level fixtures are built once per file): the suite
 # is mostly single-threaded tracing and compilation, which one process cannot spread over the
-# 2-core CI machine (fresh clones on a quiet machine, 2026-12-01: 369 tests in 14 min 47 s one
-# day, 8 min 53 s the next; 373 tests with the packed local energies 9 min 40 s in the same hour;
-# the slowest are the J1-J2 notebook, about 3 min, and the sharding subprocesses).
-# TEST_WORKERS=0 runs in one process.
+# 2-core CI machine. TEST_WORKERS=0 runs in one process.
 TEST_WORKERS ?= 2
 test: $(TEST_STAMP)
 	$(BIN)/python -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)

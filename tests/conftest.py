@@ -8,12 +8,12 @@ import os
 # Set before JAX is imported, so the notebook kernels and subprocesses the tests start inherit it.
 os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
 
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from scipy import stats  # noqa: E402
+import jax
+import numpy as np
+import pytest
+from scipy import stats
 
-from nqs.runs.methods import NullRecorder  # noqa: E402
+from nqs.runs.methods import NullRecorder
 
 
 def perturbed(params, key: jax.Array, scale: float = 0.3):
@@ -50,3 +50,36 @@ def chi_square():
 
 
 QuietRecorder = NullRecorder  # the name the tests import
+
+
+def killed_and_resumed(config, engine: type, die_at: int, monkeypatch):
+    """Run ``config`` with ``engine.step`` interrupted (``KeyboardInterrupt``) at its
+    ``die_at``-th call, then resume it from its archive; returns the resumed run's result.
+    The caller compares it with an uninterrupted run (:func:`assert_same_history`)."""
+    from nqs.runs.runner import run
+
+    original = engine.step
+    calls = {"n": 0}
+
+    def dying(self, dt):
+        calls["n"] += 1
+        if calls["n"] == die_at:
+            raise KeyboardInterrupt
+        return original(self, dt)
+
+    monkeypatch.setattr(engine, "step", dying)
+    with pytest.raises(KeyboardInterrupt):
+        run(config, progress=False, log=lambda s: None)
+    monkeypatch.setattr(engine, "step", original)
+    return run(config, resume=True, progress=False, log=lambda s: None)
+
+
+def assert_same_history(whole, resumed, observables: tuple[str, ...] = (), parts: tuple[str, ...] = ("mean", "error")) -> None:
+    """``resumed`` repeats ``whole`` bit for bit: every history column but the wall time, and
+    the ``parts`` of each of ``observables``."""
+    for key, col in whole.history.items():
+        if key != "wall_time":
+            np.testing.assert_array_equal(resumed.history[key], col, err_msg=key)
+    for name in observables:
+        for part in parts:
+            np.testing.assert_array_equal(resumed.observables[name][part], whole.observables[name][part], err_msg=f"{name} {part}")

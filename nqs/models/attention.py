@@ -144,15 +144,21 @@ class CausalSelfAttention(nn.Module):
         # (groups, heads per group x batch, head_dim): query head g r' + i of sample s at row i batch + s
         q = jnp.transpose(self._split(h)[0], (1, 2, 0, 3)).reshape(g, r * batch, self.head_dim)
         _, k, v = self._split(table)  # (n, T, groups, head_dim)
-        is_token = [jnp.tile(tokens == t, (r, 1)) for t in range(n_tokens)]  # (heads per group x batch, n)
+        is_token = [tokens == t for t in range(n_tokens)]  # (batch, n), broadcast over the heads
+
+        def scores_of(t: int) -> jax.Array:  # (groups, heads per group, batch, n)
+            return (q @ jnp.transpose(k[:, t], (1, 2, 0))).reshape(g, r, batch, n)
+
         # one product per token, not one over all (n T) entries: the selection then runs on
-        # (groups, r batch, n) arrays, not on (..., n, T) ones (2x slower than the cache)
-        scores = q @ jnp.transpose(k[:, 0], (1, 2, 0))
+        # (groups, r, batch, n) arrays, not on (..., n, T) ones (2x slower than the cache)
+        scores = scores_of(0)
         for t in range(1, n_tokens):
-            scores = jnp.where(is_token[t], q @ jnp.transpose(k[:, t], (1, 2, 0)), scores)
-        scores = scores * self.head_dim**-0.5  # (groups, r batch, n)
+            scores = jnp.where(is_token[t], scores_of(t), scores)
+        scores = scores * self.head_dim**-0.5
         att = jax.nn.softmax(jnp.where(jnp.arange(n) <= position, scores, -jnp.inf), axis=-1)
-        y = sum(jnp.where(is_token[t], att, 0.0) @ jnp.swapaxes(v[:, t], 0, 1) for t in range(n_tokens))
+        y = sum(
+            jnp.where(is_token[t], att, 0.0).reshape(g, r * batch, n) @ jnp.swapaxes(v[:, t], 0, 1) for t in range(n_tokens)
+        )
         y = jnp.transpose(y.reshape(g, r, batch, self.head_dim), (2, 0, 1, 3))
         return self.out(y.reshape(batch, self.d_model))
 

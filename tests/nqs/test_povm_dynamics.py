@@ -5,6 +5,7 @@ evolution (its own full sum and its Monte Carlo estimates), resume, and bad inpu
 import numpy as np
 import pytest
 import scipy.linalg as sla
+from conftest import assert_same_history, killed_and_resumed
 
 import hamiltonians
 from hamiltonians import lindblad
@@ -131,28 +132,12 @@ def test_resume_reproduces_uninterrupted_run(tmp_path, monkeypatch, engine):
     extra = _POVM if engine == "povm" else ""
     whole = run(loads(_CONFIG.format(engine=engine, extra=extra, path=tmp_path / "whole.h5")), progress=False, log=lambda s: None)
     cls = pd.POVMEngine if engine == "povm" else pd.LindbladEngine
-    original = cls.step
-    calls = {"n": 0}
-
-    def dying(self, dt):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-        return original(self, dt)
-
-    monkeypatch.setattr(cls, "step", dying)
     config = loads(_CONFIG.format(engine=engine, extra=extra, path=tmp_path / "cut.h5"))
-    with pytest.raises(KeyboardInterrupt):
-        run(config, progress=False, log=lambda s: None)
-    monkeypatch.setattr(cls, "step", original)
-    resumed = run(config, resume=True, progress=False, log=lambda s: None)
+    resumed = killed_and_resumed(config, cls, 3, monkeypatch)
     assert len(whole.history["time"]) == 5
     if engine == "povm":
         assert "residual" in whole.history and "sz_error" in whole.history
-    for key, col in whole.history.items():
-        if key != "wall_time":
-            np.testing.assert_array_equal(resumed.history[key], col, err_msg=key)
-    np.testing.assert_array_equal(resumed.observables["sz"]["mean"], whole.observables["sz"]["mean"])
+    assert_same_history(whole, resumed, ("sz",), ("mean",))
     a, b = whole.checkpoint["state"], resumed.checkpoint["state"]
     for key in a:
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)

@@ -4,11 +4,12 @@ against the exact engine, resume, and the errors of bad configurations."""
 import numpy as np
 import pytest
 import scipy.linalg as sla
+from conftest import assert_same_history, killed_and_resumed
 
 import hamiltonians
 from hamiltonians.exact import BasisIndex, sparse_hamiltonian
-from nqs.runs.config import ConfigError, loads
 from nqs.observables import measure_exact
+from nqs.runs.config import ConfigError, loads
 from nqs.runs.runner import run
 from tensornets.evolution import Evolve, EvolveOptions
 
@@ -154,26 +155,9 @@ def test_resume_reproduces_uninterrupted_run(tmp_path, monkeypatch, engine):
     extra = "expansion = 1" if engine == "mps" else ""
     whole = run(loads(_CONFIG.format(engine=engine, extra=extra, path=tmp_path / "whole.h5")), progress=False, log=lambda s: None)
     cls = ev._ExactEngine if engine == "exact" else ev._MPSEngine
-    original = cls.step
-    calls = {"n": 0}
-
-    def dying(self, dt):
-        calls["n"] += 1
-        if calls["n"] == 8:
-            raise KeyboardInterrupt
-        return original(self, dt)
-
-    monkeypatch.setattr(cls, "step", dying)
     config = loads(_CONFIG.format(engine=engine, extra=extra, path=tmp_path / "cut.h5"))
-    with pytest.raises(KeyboardInterrupt):
-        run(config, progress=False, log=lambda s: None)
-    monkeypatch.setattr(cls, "step", original)
-    resumed = run(config, resume=True, progress=False, log=lambda s: None)
-    for key, col in whole.history.items():
-        if key != "wall_time":
-            np.testing.assert_array_equal(resumed.history[key], col, err_msg=key)
-    for name in ("plaquette", "electric_field"):
-        np.testing.assert_array_equal(resumed.observables[name]["mean"], whole.observables[name]["mean"])
+    resumed = killed_and_resumed(config, cls, 8, monkeypatch)
+    assert_same_history(whole, resumed, ("plaquette", "electric_field"), ("mean",))
     a, b = whole.checkpoint["state"], resumed.checkpoint["state"]
     if engine == "exact":
         np.testing.assert_array_equal(a["vector"], b["vector"])

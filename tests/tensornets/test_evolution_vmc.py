@@ -7,6 +7,7 @@ The accuracy and resume tests compile the Transformer's sampler, amplitude and J
 
 import numpy as np
 import pytest
+from conftest import assert_same_history, killed_and_resumed
 
 import hamiltonians
 from nqs.runs.config import ConfigError, loads
@@ -142,24 +143,6 @@ def test_vmc_resume_reproduces_uninterrupted_run(tmp_path, monkeypatch):
     from tensornets.tdvmc import VMCEngine
 
     whole = run(loads(_CONFIG.format(path=tmp_path / "whole.h5")), progress=False, log=lambda s: None)
-    original = VMCEngine.step
-    calls = {"n": 0}
-
-    def dying(self, dt):
-        calls["n"] += 1
-        if calls["n"] == 5:
-            raise KeyboardInterrupt
-        return original(self, dt)
-
-    monkeypatch.setattr(VMCEngine, "step", dying)
-    config = loads(_CONFIG.format(path=tmp_path / "cut.h5"))
-    with pytest.raises(KeyboardInterrupt):
-        run(config, progress=False, log=lambda s: None)
-    monkeypatch.setattr(VMCEngine, "step", original)
-    resumed = run(config, resume=True, progress=False, log=lambda s: None)
-    for key, col in whole.history.items():
-        if key != "wall_time":
-            np.testing.assert_array_equal(resumed.history[key], col, err_msg=key)
-    np.testing.assert_array_equal(resumed.observables["plaquette"]["mean"], whole.observables["plaquette"]["mean"])
-    np.testing.assert_array_equal(resumed.observables["plaquette"]["error"], whole.observables["plaquette"]["error"])
+    resumed = killed_and_resumed(loads(_CONFIG.format(path=tmp_path / "cut.h5")), VMCEngine, 5, monkeypatch)
+    assert_same_history(whole, resumed, ("plaquette",))
     np.testing.assert_array_equal(resumed.checkpoint["state"]["theta"], whole.checkpoint["state"]["theta"])

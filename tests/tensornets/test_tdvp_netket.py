@@ -4,6 +4,7 @@ killed evolution, the scheme chosen from the model, and the configuration errors
 
 import numpy as np
 import pytest
+from conftest import assert_same_history, killed_and_resumed
 
 from nqs.runs.config import ConfigError, loads
 from nqs.runs.runner import run
@@ -117,27 +118,9 @@ def test_tdvp_resume_reproduces_uninterrupted_run(whole, tmp_path, monkeypatch):
     checkpoint holds the parameters, the Markov chains, the random key and the time)."""
     from tensornets.tdvp_netket import TDVPEngine
 
-    original = TDVPEngine.step
-    calls = {"n": 0}
-
-    def dying(self, dt):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-        return original(self, dt)
-
-    monkeypatch.setattr(TDVPEngine, "step", dying)
     config = loads(_CONFIG.format(t_final=0.3, path=tmp_path / "cut.h5"))
-    with pytest.raises(KeyboardInterrupt):
-        run(config, progress=False, log=lambda s: None)
-    monkeypatch.setattr(TDVPEngine, "step", original)
-    resumed = run(config, resume=True, progress=False, log=lambda s: None)
-    for key, col in whole.history.items():
-        if key != "wall_time":
-            np.testing.assert_array_equal(resumed.history[key], col, err_msg=key)
-    for name in ("plaquette", "electric_field"):
-        for part in ("mean", "error"):
-            np.testing.assert_array_equal(resumed.observables[name][part], whole.observables[name][part])
+    resumed = killed_and_resumed(config, TDVPEngine, 3, monkeypatch)
+    assert_same_history(whole, resumed, ("plaquette", "electric_field"))
     a, b = _leaves(resumed.checkpoint["state"]["vstate"]), _leaves(whole.checkpoint["state"]["vstate"])
     assert a.keys() == b.keys() and any("params" in k for k in a)
     for k in a:
