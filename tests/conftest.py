@@ -83,3 +83,13 @@ def assert_same_history(whole, resumed, observables: tuple[str, ...] = (), parts
     for name in observables:
         for part in parts:
             np.testing.assert_array_equal(resumed.observables[name][part], whole.observables[name][part], err_msg=f"{name} {part}")
+
+
+@pytest.fixture
+def optimized_xla():
+    """XLA's optimisation passes back on for one test (see the top of this file): for tests
+    whose time is spent running compiled code, not compiling it."""
+    before = jax.config.values["jax_disable_most_optimizations"]
+    jax.config.update("jax_disable_most_optimizations", False)
+    yield
+    jax.config.update("jax_disable_most_optimizations", before)

@@ -522,7 +522,7 @@ def partial_method(model, method: str):
     return lambda params, x: model.apply(params, x, method=method)
 
 
-def test_projected_sampler_frequencies_and_energy(chi_square):
+def test_projected_sampler_frequencies_and_energy(chi_square, optimized_xla):
     """The Metropolis chains with exact proposals (:mod:`nqs.sampling.projected_sampler`) sample
     ``|psi|^2 / <psi|psi>`` of the projected amplitude: chi-square over 2,000 chains, one sample
     each, every sample in the sector, and the energy within 4 errors of NetKet's full summation.
