@@ -36,8 +36,8 @@ from jax.extend import core as jcore
 from jax.sharding import PartitionSpec
 
 from nqs.runs.config import loads
-from nqs.vmc import packed_kernel
 from nqs.runs.runner import run
+from nqs.vmc import packed_kernel
 
 import report
 
@@ -157,7 +157,7 @@ def sampling_flops(vstate) -> float:
     total = 0.0
     for length in (getattr(vstate, "n_discard_per_chain", 0) or 0, vstate.chain_length):
         if length:
-            f = lambda v, s, n=length: vstate.sampler.sample(vstate.model, v, state=s, chain_length=n)  # noqa: E731
+            f = lambda v, s, n=length: vstate.sampler.sample(vstate.model, v, state=s, chain_length=n)
             total += loop_flops(jax.make_jaxpr(f)(vstate.variables, vstate.sampler_state))
     return total
 
@@ -184,8 +184,8 @@ def gradient_and_sr_flops(method) -> tuple[float, float]:
     samples, pdf = get_samples_and_pdf(vs)
     update = (srt_onthefly if d.on_the_fly else srt) if d.use_ntk else sr
     shift = d.diag_shift(0) if callable(d.diag_shift) else d.diag_shift
-    kw = dict(diag_shift=shift, solver_fn=d._linear_solver, mode=d.mode, proj_reg=None, momentum=None,
-              old_updates=None, chunk_size=d.chunk_size_bwd)
+    kw = {"diag_shift": shift, "solver_fn": d._linear_solver, "mode": d.mode, "proj_reg": None, "momentum": None,
+          "old_updates": None, "chunk_size": d.chunk_size_bwd}
     cj = jax.make_jaxpr(lambda e, p, s, w: update(vs._apply_fun, e, p, vs.model_state, s, weights=w, **kw))(
         e_loc, vs.parameters, samples, pdf)
     # the update is one jit whose inner calls include the jitted ``jacobian``
