@@ -22,7 +22,6 @@ run) and prints the table.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import numpy as np
@@ -103,11 +102,9 @@ def main() -> None:
     args = ap.parse_args()
     rows, cost = [], []
     # a run keeps the recorded rows of the (quench, engine) pairs it does not run
-    previous = report.RESULTS / "dynamics.json"
-    if previous.exists():
-        run_now = {(q, e) for q in args.quenches for e in args.engines}
-        kept = [r for r in json.loads(previous.read_text())["rows"] if (r["quench"], r["engine"]) not in run_now]
-        rows, cost = [r for r in kept if r["section"] == "accuracy"], [r for r in kept if r["section"] != "accuracy"]
+    run_now = {(q, e) for q in args.quenches for e in args.engines}
+    kept = [r for r in report.previous("dynamics")["rows"] if (r["quench"], r["engine"]) not in run_now]
+    rows, cost = [r for r in kept if r["section"] == "accuracy"], [r for r in kept if r["section"] != "accuracy"]
     conditions = f"seed 0, {args.samples} samples per vmc step; times include the machine's other load"
     for quench in args.quenches:
         names = QUENCHES[quench][3]

@@ -44,6 +44,13 @@ def table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
     return "\n".join(lines)
 
 
+def previous(name: str) -> dict[str, Any]:
+    """The contents of ``results/NAME.json`` written by an earlier run (``{"rows": []}`` if none),
+    so that a run of some rows can keep the others."""
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else {"rows": []}
+
+
 def write(
     name: str, rows: list[dict[str, Any]], columns: list[str] | None = None, quiet: bool = False, **extra: Any
 ) -> Path:

@@ -25,7 +25,6 @@ Writes ``bench/results/vmc_step_cost.json`` and prints the table.
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 from pathlib import Path
 
@@ -237,8 +236,8 @@ def main() -> None:
                          "file; a model's fit then runs over all its rows at this --samples")
     args = ap.parse_args()
     rows, fits = [], []
-    if args.keep and (report.RESULTS / "vmc_step_cost.json").exists():
-        old = json.loads((report.RESULTS / "vmc_step_cost.json").read_text())
+    if args.keep:
+        old = report.previous("vmc_step_cost")
         measured = {(m, f"{L}x{L}") for m in args.models for L in args.sizes}
         rows = [r for r in old["rows"] if (r["model"], r["lattice"]) not in measured]
         fits = [f for f in old.get("fits", []) if f["model"] not in args.models]
