@@ -41,7 +41,6 @@ and prints the table. Rows of the existing ``comparison.json`` whose runs have n
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -200,8 +199,7 @@ def merged_rows(workdir: Path) -> list[dict]:
     running one row must not erase the others. A carried row keeps its numbers and gains
     ``measured_on``, the date of the file it came from."""
     fresh = {_key(r): r for problem in PROBLEMS for r in rows_of(workdir, problem)}
-    old_path = report.RESULTS / "comparison.json"
-    old = json.loads(old_path.read_text()) if old_path.exists() else {"rows": []}
+    old = report.previous("comparison")
     for r in old["rows"]:
         if _key(r) not in fresh and r["problem"] in PROBLEMS:
             fresh[_key(r)] = {**r, "measured_on": r.get("measured_on", old.get("date"))}

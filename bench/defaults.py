@@ -113,8 +113,7 @@ def main() -> None:
     ap.add_argument("--engines", nargs="*", default=["nqs", "netket"], help="nqs (ours) and/or netket (its example)")
     args = ap.parse_args()
 
-    path = report.RESULTS / "defaults.json"
-    rows = json.loads(path.read_text())["rows"] if path.exists() else []
+    rows = report.previous("defaults")["rows"]
     key = lambda r: (r["family"], r["point"], r["model"], r["engine"], r["seed"], r["n_iter"])  # noqa: E731
     by_key = {key(r): r for r in rows}
     with tempfile.TemporaryDirectory() as tmp:

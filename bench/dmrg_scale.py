@@ -28,7 +28,6 @@ file by section) and prints the table.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import numpy as np
@@ -337,8 +336,7 @@ def main() -> None:
     ap.add_argument("--tenpy-cap", type=float, default=3.0,
                     help="TeNPy stops after this multiple of our total time")
     args = ap.parse_args()
-    path = report.RESULTS / "dmrg_scale.json"
-    old = json.loads(path.read_text()) if path.exists() else {"rows": []}
+    old = report.previous("dmrg_scale")
 
     def replaced(r):  # vs_tenpy rows are replaced per bond dimension, so chis may run separately
         if r.get("section") == "vs_tenpy":

@@ -43,7 +43,6 @@ Writes ``bench/results/dmrg_symmray.json`` (rows merged by section) and prints t
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import time
@@ -504,7 +503,6 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0,
                     help="block2's threads (0: all cores); set OMP_NUM_THREADS etc. for numpy's BLAS")
     args = ap.parse_args()
-    path = report.RESULTS / "dmrg_symmray.json"
     columns = ["section", "problem", "engine", "bond_dim", "sweeps", "energy", "relative_error",
                "truncation_error", "seconds_per_sweep", "cpu_seconds_per_sweep", "ratio_symmray_over_block2",
                "cpu_ratio_symmray_over_block2"]
@@ -514,7 +512,7 @@ def main() -> None:
 
     def write(quiet):
         # the file is read again at each write, so sections run by separate processes all stay
-        old = json.loads(path.read_text()) if path.exists() else {"rows": []}
+        old = report.previous("dmrg_symmray")
         done = {r["section"] for r in new}
         keep = [r for r in old["rows"] if r.get("section") not in done]
         report.write("dmrg_symmray", keep + new, columns, quiet=quiet, threads=threads)

@@ -41,31 +41,37 @@ from .terms import Term, combine
 # Labels are handled as twice the spin (integers 0..k) so that fusion and parities are exact.
 
 
-def _qnum(n: int, k: int) -> float:
-    return sin(pi * n / (k + 2)) / sin(pi / (k + 2))
+# ``k = None`` is the classical limit k -> infinity (q = 1): ordinary SU(2), integer [n] = n,
+# the Racah 6j symbols, no upper cut in the fusion rules (the spin-network basis of su2_chain).
+Level = int | None
+
+
+def _qnum(n: int, k: Level) -> float:
+    return float(n) if k is None else sin(pi * n / (k + 2)) / sin(pi / (k + 2))
 
 
 @cache
-def _qfact(n: int, k: int) -> float:
+def _qfact(n: int, k: Level) -> float:
     return 1.0 if n <= 0 else _qfact(n - 1, k) * _qnum(n, k)
 
 
-def _admissible(a: int, b: int, c: int, k: int) -> bool:
-    """Twice-spins ``a x b -> c`` allowed at level ``k``."""
-    return abs(a - b) <= c <= min(a + b, 2 * k - a - b) and (a + b + c) % 2 == 0
+def _admissible(a: int, b: int, c: int, k: Level) -> bool:
+    """Twice-spins ``a x b -> c`` allowed at level ``k`` (``None``: SU(2))."""
+    top = a + b if k is None else min(a + b, 2 * k - a - b)
+    return abs(a - b) <= c <= top and (a + b + c) % 2 == 0
 
 
-def _fuse(a: int, b: int, k: int) -> list[int]:
-    return [c for c in range(k + 1) if _admissible(a, b, c, k)]
+def _fuse(a: int, b: int, k: Level) -> list[int]:
+    return [c for c in range(a + b + 1) if _admissible(a, b, c, k)]
 
 
-def _delta(a: int, b: int, c: int, k: int) -> float:
+def _delta(a: int, b: int, c: int, k: Level) -> float:
     return sqrt(_qfact((a + b - c) // 2, k) * _qfact((a - b + c) // 2, k) * _qfact((-a + b + c) // 2, k)
                 / _qfact((a + b + c) // 2 + 1, k))
 
 
 @cache
-def _six_j(a: int, b: int, e: int, c: int, d: int, f: int, k: int) -> float:
+def _six_j(a: int, b: int, e: int, c: int, d: int, f: int, k: Level) -> float:
     """``{a b e; c d f}_q`` in twice-spins; 0 unless all four triangles are admissible."""
     if not (_admissible(a, b, e, k) and _admissible(e, c, d, k) and _admissible(b, c, f, k) and _admissible(a, f, d, k)):
         return 0.0
@@ -78,7 +84,7 @@ def _six_j(a: int, b: int, e: int, c: int, d: int, f: int, k: int) -> float:
     return _delta(a, b, e, k) * _delta(e, c, d, k) * _delta(b, c, f, k) * _delta(a, f, d, k) * total
 
 
-def _f(a: int, b: int, c: int, d: int, e: int, f: int, k: int) -> float:
+def _f(a: int, b: int, c: int, d: int, e: int, f: int, k: Level) -> float:
     sign = -1.0 if ((a + b + c + d) // 2) % 2 else 1.0
     return sign * sqrt(_qnum(e + 1, k) * _qnum(f + 1, k)) * _six_j(a, b, e, c, d, f, k)
 
@@ -90,22 +96,22 @@ def _twice(j: float, what: str = "label") -> int:
     return int(round(n))
 
 
-def quantum_dimension(j: float, k: int) -> float:
-    """``d_j = [2j + 1] = sin(pi (2j + 1) / (k + 2)) / sin(pi / (k + 2))``."""
+def quantum_dimension(j: float, k: Level) -> float:
+    """``d_j = [2j + 1] = sin(pi (2j + 1) / (k + 2)) / sin(pi / (k + 2))`` (``2j + 1`` for SU(2))."""
     return _qnum(_twice(j) + 1, k)
 
 
-def fusion(j1: float, j2: float, k: int) -> list[float]:
-    """The channels of ``j1 x j2`` in SU(2)_k (each with multiplicity one)."""
+def fusion(j1: float, j2: float, k: Level) -> list[float]:
+    """The channels of ``j1 x j2`` in SU(2)_k (``k = None``: SU(2)), each with multiplicity one."""
     return [c / 2 for c in _fuse(_twice(j1), _twice(j2), k)]
 
 
-def f_symbol(a: float, b: float, c: float, d: float, e: float, f: float, k: int) -> float:
+def f_symbol(a: float, b: float, c: float, d: float, e: float, f: float, k: Level) -> float:
     """``[F^{abc}_d]_{ef}`` (module docstring); 0 where a vertex is not admissible."""
     return _f(*(_twice(x) for x in (a, b, c, d, e, f)), k)
 
 
-def f_matrix(a: float, b: float, c: float, d: float, k: int) -> tuple[list[float], list[float], np.ndarray]:
+def f_matrix(a: float, b: float, c: float, d: float, k: Level) -> tuple[list[float], list[float], np.ndarray]:
     """``(es, fs, F)``: the channels ``e`` of ``(a x b) x c -> d``, ``f`` of ``a x (b x c) -> d``
     and the orthogonal matrix ``F[i, l] = [F^{abc}_d]_{es[i], fs[l]}``."""
     ta, tb, tc, td = (_twice(x) for x in (a, b, c, d))
@@ -117,37 +123,42 @@ def f_matrix(a: float, b: float, c: float, d: float, k: int) -> tuple[list[float
 
 # ---------------------------------------------------------------------------------- the chain
 @cache
-def label_space(k: int) -> LocalSpace:
-    """One fusion-path label of SU(2)_k: basis index ``n`` is the label ``j = n / 2``; operators
-    are the ket-bras ``|n><m|`` of every local space; quantum number ``"j"``. NetKet value of
-    label ``j``: ``2j`` (the basis index), a ``Fock(n_max=k)`` site of
-    :func:`hamiltonians.netket_backend.build_hilbert`."""
-    labels = tuple(str(n // 2) if n % 2 == 0 else f"{n}/2" for n in range(k + 1))
+def label_space(k: Level, n_max: int | None = None) -> LocalSpace:
+    """One fusion-path label of SU(2)_k: basis index ``n`` is the label ``j = n / 2``, ``n = 0 ..
+    n_max`` (default ``k``; required for SU(2), ``k = None``); operators are the ket-bras
+    ``|n><m|`` of every local space; quantum number ``"j"``. NetKet value of label ``j``: ``2j``
+    (the basis index), a ``Fock(n_max)`` site of :func:`hamiltonians.netket_backend.build_hilbert`."""
+    if n_max is None:
+        if k is None:
+            raise ValueError("label_space: SU(2) labels (k = None) need n_max")
+        n_max = k
+    labels = tuple(str(n // 2) if n % 2 == 0 else f"{n}/2" for n in range(n_max + 1))
+    group = "SU(2)" if k is None else f"SU(2)_{k}"
     return LocalSpace(
-        name=f"su2_{k}_label",
+        name=f"su2_label_{n_max}" if k is None else f"su2_{k}_label",
         labels=labels,
         ops={},
-        quantum_numbers={"j": np.arange(k + 1) / 2.0},
-        parity=(0,) * (k + 1),
-        netket_values=tuple(float(n) for n in range(k + 1)),
-        description=f"SU(2)_{k} fusion-path label: index n = 2j, j = 0, 1/2, ..., {k}/2",
+        quantum_numbers={"j": np.arange(n_max + 1) / 2.0},
+        parity=(0,) * (n_max + 1),
+        netket_values=tuple(float(n) for n in range(n_max + 1)),
+        description=f"{group} fusion-path label: index n = 2j, j = 0, 1/2, ..., {n_max}/2",
     )
 
 
-def pair_projector(a: int, c: int, j: int, k: int) -> dict[tuple[int, int], float]:
-    """``<a x' c| P^(0) |a x c>`` (twice-spins): two neighbouring anyons ``j`` between the labels
-    ``a`` and ``c`` fused into the trivial channel, ``F[x', 0] F[x, 0]`` with
-    ``F = F^{a j j}_c``; zero unless ``a = c``."""
+def pair_projector(a: int, c: int, j: int, k: Level, z: int = 0) -> dict[tuple[int, int], float]:
+    """``<a x' c| P^(z) |a x c>`` (twice-spins): two neighbouring anyons ``j`` between the labels
+    ``a`` and ``c`` fused into the channel ``z`` (default the trivial one),
+    ``F[x', z] F[x, z]`` with ``F = F^{a j j}_c``; for ``z = 0`` zero unless ``a = c``."""
     out = {}
     xs = [x for x in _fuse(a, j, k) if _admissible(x, j, c, k)]
     for x, x2 in product(xs, xs):
-        v = _f(a, j, j, c, x2, 0, k) * _f(a, j, j, c, x, 0, k)
+        v = _f(a, j, j, c, x2, z, k) * _f(a, j, j, c, x, z, k)
         if abs(v) > 1e-14:
             out[(x2, x)] = v
     return out
 
 
-def triple_projector(a: int, c: int, j: int, z: int, k: int) -> dict[tuple[tuple[int, int], tuple[int, int]], float]:
+def triple_projector(a: int, c: int, j: int, z: int, k: Level) -> dict[tuple[tuple[int, int], tuple[int, int]], float]:
     """``<a x' y' c| P^(z) |a x y c>``: three consecutive anyons ``j`` (labels ``a -> x -> y -> c``)
     fused into the total channel ``z``. The path is recoupled as ``U[(x, y), (f, z)] =
     F^{a j j}_y[x, f] F^{a f j}_c[y, z]`` (``f`` the channel of the first two anyons); ``P^(z) =
@@ -166,7 +177,7 @@ def triple_projector(a: int, c: int, j: int, z: int, k: int) -> dict[tuple[tuple
     return out
 
 
-def triple_channel(j: int, k: int) -> int | None:
+def triple_channel(j: int, k: Level) -> int | None:
     """The largest total channel (twice-spin) of three anyons ``j`` that occurs exactly once,
     or ``None``: spin 3/2 for spin-1/2 anyons (``k >= 3``), the Majumdar-Ghosh projector's
     channel; the trivial channel for Fibonacci anyons (spin 1 at ``k = 3``)."""
@@ -178,10 +189,10 @@ def triple_channel(j: int, k: int) -> int | None:
     return max(once) if once else None
 
 
-def _sublattice_labels(s: int, j: int, k: int) -> list[int]:
-    """Labels site ``s`` can hold when the path starts at an integer label: ``2 x_s`` has the
-    parity of ``s * 2j``."""
-    return [n for n in range(k + 1) if n % 2 == (s * j) % 2]
+def _sublattice_labels(s: int, j: int, n_max: int) -> list[int]:
+    """Labels ``0 .. n_max`` (twice-spins) site ``s`` can hold when the path starts at an integer
+    label: ``2 x_s`` has the parity of ``s * 2j``."""
+    return [n for n in range(n_max + 1) if n % 2 == (s * j) % 2]
 
 
 def anyon_chain(L: int, k: int = 3, spin: float = 0.5, theta: float = 0.0, pbc: bool = True) -> Problem:
@@ -282,3 +293,67 @@ def anyon_chain(L: int, k: int = 3, spin: float = 0.5, theta: float = 0.0, pbc: 
 
 
 register("anyon_chain", anyon_chain)
+
+
+def su2_chain(L: int, spin: float = 0.5, J: float = 1.0, total_spin: float | None = None) -> Problem:
+    """Open Heisenberg chain of ``L`` spins ``spin`` in the SU(2) spin-network basis.
+
+    ``H = J sum_{i=0}^{L-2} S_i . S_{i+1}`` (units of ``J``, ``S`` the spin operators: ``S = sigma/2``
+    for spin 1/2, as :func:`~hamiltonians.spins.heisenberg_chain`), written as ``sum_z e_z P^(z)``
+    over the pair channels ``z`` with ``e_z = [z(z + 1) - 2 spin(spin + 1)] / 2``. The basis is
+    the fusion-path basis of :func:`anyon_chain` with ordinary SU(2) data (``k -> infinity``,
+    ``q = 1``: Racah 6j symbols, no cut in the fusion rules): ``L + 1`` labels ``x_0 .. x_L``
+    (local basis index ``2 x``, up to the largest label a path reaches). Sector: ``x_0 = 0``,
+    ``x_{m+1} in x_m x spin``, ``x_L = total_spin`` (default ``spin`` for odd ``L``, else ``0``:
+    the antiferromagnet's ground state by Lieb-Mattis). Each basis state is one multiplet of that
+    total spin, so the spectrum is the Heisenberg chain's multiplets of that spin, each once, and
+    every state is SU(2) invariant by construction. Parameters: ``L >= 2``, ``spin`` in ``1/2, 1,
+    3/2, ...``. ``E/N`` in tables divides by the ``L + 1`` labels, not the ``L`` spins.
+    """
+    model = "su2_chain"
+    if L < 2:
+        raise ValueError(f"{model}: chain too short, parameter 'L'={L}; need L >= 2")
+    if not float(2 * spin).is_integer() or spin <= 0:
+        raise ValueError(f"{model}: parameter 'spin'={spin} is not a spin; allowed: 1/2, 1, 3/2, ...")
+    j = int(round(2 * spin))
+    parity = (j * L) % 2
+    end = j * (L % 2) if total_spin is None else _twice(total_spin, "total_spin")
+    if not (0 <= end <= j * L and end % 2 == parity):
+        raise ValueError(
+            f"{model}: parameter 'total_spin'={total_spin} is not a total spin of {L} spins {spin}; allowed: "
+            f"{parity / 2:g}, {parity / 2 + 1:g}, ..., {j * L / 2:g}"
+        )
+    n_max = max(min(m * j, (L - m) * j + end) for m in range(L + 1))
+    space = label_space(None, n_max)
+    pair_ok = frozenset((a, b) for a in range(n_max + 1) for b in _fuse(a, j, None) if b <= n_max)
+    tables = [AllowedTuples((s, s + 1), pair_ok) for s in range(L)]
+    tables += [AllowedTuples((0,), frozenset({(0,)})), AllowedTuples((L,), frozenset({(end,)}))]
+
+    channels = {z: J * (z * (z + 2) - 2 * j * (j + 2)) / 8 for z in _fuse(j, j, None)}  # e_z, twice-spins
+    terms: list[Term] = []
+    for m in range(L - 1):  # the pair of spins m, m + 1 between the labels x_m, x_{m+1}, x_{m+2}
+        for a in _sublattice_labels(m, j, n_max):
+            for c in _sublattice_labels(m + 2, j, n_max):
+                for z, e in channels.items():
+                    for (x2, x), v in pair_projector(a, c, j, None, z).items():
+                        if x <= n_max and x2 <= n_max:
+                            ops = ((ket_bra(a, a), m), (ket_bra(x2, x), m + 1), (ket_bra(c, c), m + 2))
+                            terms.append((e * v, ops))
+    constraint = Constraint(
+        "fusion_path",
+        (),
+        space,
+        L + 1,
+        sector={"fusion_path": f"SU(2), spin {spin}", "boundary": f"x_0 = 0, x_L = total spin {end / 2:g}"},
+        tables=tuple(tables),
+    )
+    return Problem(
+        terms=combine(terms),
+        local_space=space,
+        constraint=constraint,
+        geometry=SquareLattice(L + 1, 1, False),
+        formula="H = J sum_i S_i.S_{i+1} = J sum_i sum_z e_z P^(z)_{i,i+1}  (SU(2) spin-network basis, open)",
+    )
+
+
+register("su2_chain", su2_chain)

@@ -18,11 +18,13 @@ automaton's acceptance. The latter three add methods to NetKet's
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import netket as nk
 import numpy as np
+import scipy.sparse
 from netket.utils import struct
 from netket.utils.dispatch import dispatch
 
@@ -258,18 +260,26 @@ def _local_operator(hilbert, terms, space: LocalSpace):
     # Matrices in NetKet's local ordering: position k holds value hilbert.local_states[k].
     values = list(space.netket_values)
     perm = np.array([values.index(v) for v in np.asarray(hilbert.local_states)])
-    op = nk.operator.LocalOperator(hilbert, dtype=np.float64)
+    # One matrix per support, handed to NetKet at once, sparse where the support is large: a
+    # dense (17^3)^2 block per bond of a 32-spin su2_chain would take gigabytes and minutes.
+    sparse = space.dim**2 > 64
+    blocks: dict[tuple[int, ...], Any] = {}
     constant = 0.0
     for coeff, ops in terms:
         factors = site_factors(ops, space)
         if not factors:
             constant += coeff
             continue
-        sites = sorted(factors)
-        m = np.ones((1, 1))
+        sites = tuple(sorted(factors))
+        m = scipy.sparse.identity(1, format="csr") if sparse else np.ones((1, 1))
         for s in sites:
-            m = np.kron(m, factors[s][np.ix_(perm, perm)])
-        op += nk.operator.LocalOperator(hilbert, [coeff * m], [sites], dtype=np.float64)
+            f = factors[s][np.ix_(perm, perm)]
+            m = scipy.sparse.kron(m, f, format="csr") if sparse else np.kron(m, f)
+        blocks[sites] = blocks[sites] + coeff * m if sites in blocks else coeff * m
+    if not blocks:
+        op = nk.operator.LocalOperator(hilbert, dtype=np.float64)
+    else:
+        op = nk.operator.LocalOperator(hilbert, list(blocks.values()), [list(k) for k in blocks], dtype=np.float64)
     return op + constant if constant else op
 
 

@@ -183,8 +183,11 @@ class Archive:
 
     @property
     def model(self) -> str:
+        """The ansatz as run (``model = "auto"`` or no key: the registry's choice, from the stored
+        options), else the method's kind."""
         m = self.config.get("method", {})
-        return str(m.get("model", m.get("kind", "?")))
+        resolved = json.loads(self.meta.get("options") or "{}").get("model")
+        return str(resolved or m.get("model", m.get("kind", "?")))
 
     @property
     def label(self) -> str:

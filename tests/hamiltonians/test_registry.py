@@ -5,7 +5,7 @@ import pytest
 import hamiltonians
 from hamiltonians.registry import spec
 
-MODELS = ["heisenberg_chain", "j1j2", "tj", "z2_gauge", "u1_qlm", "dissipative_ising", "dissipative_xyz", "anyon_chain", "x_cube"]
+MODELS = ["heisenberg_chain", "j1j2", "tj", "z2_gauge", "u1_qlm", "dissipative_ising", "dissipative_xyz", "anyon_chain", "su2_chain", "x_cube"]
 
 
 def test_available_lists_every_model_with_parameters():
