@@ -17,7 +17,8 @@ holds the label ``x_s`` (local basis index ``2 x_s``); anyon ``m`` fuses ``x_m``
 (:class:`~hamiltonians.constraints.AllowedTuples`) of the sector automaton, which ED, the MPO
 penalty, DMRG and autoregressive masking take like any other sector. Interactions are products
 ``|a><a| (x) |x'><x| (x) |c><c|`` of the local ket-bra operators with coefficients from the
-F-symbols: ordinary registry terms.
+F-symbols: ordinary registry terms. ``k = None`` is ordinary SU(2) (q = 1): :func:`su2_chain`,
+the Heisenberg chain in the spin-network basis.
 
 References: Feiguin et al., PRL 98, 160409 (2007) (golden chain); Trebst et al., PRL 101,
 050401 (2008) (three-anyon interactions).
