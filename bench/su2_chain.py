@@ -69,12 +69,14 @@ def main() -> None:
     key = lambda r: (r["L"], r["engine"], r.get("n_iter"), r.get("seed"))  # noqa: E731
     rows = {key(r): r for r in report.previous("su2_chain")["rows"]}  # rows not re-run stay
 
+    def ordered() -> list[dict[str, Any]]:
+        return sorted(rows.values(), key=lambda r: (r["L"], r["engine"], r.get("n_iter") or 0))
+
     def add(row: dict[str, Any], reference: float) -> None:
         row["reference"] = reference
         row["rel_error"] = (row["energy"] - reference) / abs(reference)
         rows[key(row)] = row
-        ordered = sorted(rows.values(), key=lambda r: (r["L"], r["engine"], r.get("n_iter") or 0))
-        report.write("su2_chain", ordered, columns=COLUMNS, quiet=True)
+        report.write("su2_chain", ordered(), columns=COLUMNS, quiet=True)
 
     for L in args.sizes:
         ref = dmrg_energy(hamiltonians.get("heisenberg_chain", L=L, pbc=False), [32, 64, 128])
@@ -83,7 +85,7 @@ def main() -> None:
             add({"L": L, "engine": "dmrg su2 basis", **dmrg_energy(hamiltonians.get("su2_chain", L=L), [16, 32, 64])},
                 ref["energy"])
         add({"L": L, "engine": "vmc", **vmc_energy(L, args.n_iter, args.seed, args.workdir)}, ref["energy"])
-    print(report.table(sorted(rows.values(), key=lambda r: (r["L"], r["engine"], r.get("n_iter") or 0)), COLUMNS))
+    print(report.table(ordered(), COLUMNS))
 
 
 if __name__ == "__main__":
