@@ -196,6 +196,20 @@ def _sublattice_labels(s: int, j: int, n_max: int) -> list[int]:
     return [n for n in range(n_max + 1) if n % 2 == (s * j) % 2]
 
 
+def _path_tables(L: int, j: int, k: Level, n_max: int, end: int | None) -> list[AllowedTuples]:
+    """The fusion-path sector as table constraints on labels ``0 .. n_max`` (twice-spins):
+    neighbours fuse with the anyon ``j``; ``end = None``: periodic, ``L`` labels, ``x_L = x_0``
+    with ``x_0`` an integer; else open, ``L + 1`` labels, ``x_0 = 0`` and ``x_L = end``."""
+    pair_ok = frozenset((a, b) for a in range(n_max + 1) for b in _fuse(a, j, k) if b <= n_max)
+    if end is None:
+        return [AllowedTuples((s, (s + 1) % L), pair_ok) for s in range(L)] + [
+            AllowedTuples((0,), frozenset((n,) for n in range(0, n_max + 1, 2)))
+        ]
+    return [AllowedTuples((s, s + 1), pair_ok) for s in range(L)] + [
+        AllowedTuples((0,), frozenset({(0,)})), AllowedTuples((L,), frozenset({(end,)}))
+    ]
+
+
 def anyon_chain(L: int, k: int = 3, spin: float = 0.5, theta: float = 0.0, pbc: bool = True) -> Problem:
     """Chain of ``L`` interacting SU(2)_k anyons of spin ``spin`` (golden chain: k = 3).
 
@@ -248,14 +262,11 @@ def anyon_chain(L: int, k: int = 3, spin: float = 0.5, theta: float = 0.0, pbc: 
 
     n_sites = L if pbc else L + 1
     space = label_space(k)
-    pair_ok = frozenset((a, b) for a in range(k + 1) for b in _fuse(a, j, k))
-    tables = [AllowedTuples((s, (s + 1) % n_sites), pair_ok) for s in range(n_sites if pbc else L)]
+    end = None if pbc else (j * L) % 2
+    tables = _path_tables(L, j, k, k, end)
     if pbc:
-        tables.append(AllowedTuples((0,), frozenset((n,) for n in range(0, k + 1, 2))))
         windows = [tuple((i + r) % L for r in range(-1, 3)) for i in range(L)]
     else:
-        end = (j * L) % 2
-        tables += [AllowedTuples((0,), frozenset({(0,)})), AllowedTuples((L,), frozenset({(end,)}))]
         windows = [tuple(range(i - 1, i + 3)) for i in range(1, L)]
 
     terms: list[Term] = []
@@ -326,9 +337,7 @@ def su2_chain(L: int, spin: float = 0.5, J: float = 1.0, total_spin: float | Non
         )
     n_max = max(min(m * j, (L - m) * j + end) for m in range(L + 1))
     space = label_space(None, n_max)
-    pair_ok = frozenset((a, b) for a in range(n_max + 1) for b in _fuse(a, j, None) if b <= n_max)
-    tables = [AllowedTuples((s, s + 1), pair_ok) for s in range(L)]
-    tables += [AllowedTuples((0,), frozenset({(0,)})), AllowedTuples((L,), frozenset({(end,)}))]
+    tables = _path_tables(L, j, None, n_max, end)
 
     channels = {z: J * (z * (z + 2) - 2 * j * (j + 2)) / 8 for z in _fuse(j, j, None)}  # e_z, twice-spins
     terms: list[Term] = []
