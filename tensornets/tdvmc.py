@@ -117,6 +117,19 @@ def engine(method):
     return VMCEngine(method)
 
 
+def evolution_vmc_options(engine, **over):
+    """The ``VMCOptions`` that an evolution engine's sampler and ground-state preparation use: the
+    model's own VMC defaults, the run's model, samples and seed, then ``over``."""
+    from nqs.vmc import VMCOptions
+
+    o = engine.method.options
+    defaults = getattr(engine.spec.options, "vmc_defaults", {})
+    keep = {k: v for k, v in defaults.items() if k in {f.name for f in dataclasses.fields(VMCOptions) if f.init}}
+    vo = VMCOptions(**{**keep, "model": engine.model_name, "n_samples": o.n_samples, "seed": o.seed, **over})
+    vo.model_options = engine.model_options
+    return vo
+
+
 def sector_problem(problem: Problem, constraint) -> Problem:
     """``problem`` restricted to one winding sector (the model's automaton is built on it)."""
     return dataclasses.replace(problem, constraint=constraint, _cache={})
@@ -186,7 +199,38 @@ def _split(key, n):
     return jax.random.split(key, n)
 
 
-class VMCEngine:
+class SampledEvolution:
+    """The energy and observables of a sampled evolution engine's current state, measured once
+    after each step: ``_measured`` holds ``energy``, ``energy_error`` and ``obs`` (name ->
+    ``{"mean", "error"}``), or ``None`` until measured. Subclasses provide ``_measure_now()``
+    (fills ``_measured`` with the energy and the run's observables) and ``_observables(names)``."""
+
+    _measured: dict[str, Any] | None
+    e0: float
+
+    def _energy_info(self) -> dict[str, float]:
+        m = self._measured
+        return {"energy_error": m["energy_error"], "energy_drift": m["energy"] - self.e0}
+
+    def energy(self) -> float:
+        if self._measured is None:
+            self._measure_now()
+        return self._measured["energy"]
+
+    def measure_with_errors(self, names: list[str]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Means and Monte Carlo errors of the observables of the current state."""
+        self.energy()
+        missing = [n for n in names if n not in self._measured["obs"]]
+        if missing:
+            self._measured["obs"].update(self._observables(missing))
+        obs = self._measured["obs"]
+        return {n: obs[n]["mean"] for n in names}, {n: obs[n]["error"] for n in names}
+
+    def measure(self, names: list[str]) -> dict[str, np.ndarray]:
+        return self.measure_with_errors(names)[0]
+
+
+class VMCEngine(SampledEvolution):
     """Projected time-dependent VMC of an exactly sampled autoregressive model (module docstring)."""
 
     def __init__(self, method):
@@ -221,14 +265,7 @@ class VMCEngine:
         self._compiled: dict[str, Any] = {}
 
     def _vmc_options(self, **over):
-        from nqs.vmc import VMCOptions
-
-        o = self.method.options
-        defaults = getattr(self.spec.options, "vmc_defaults", {})
-        keep = {k: v for k, v in defaults.items() if k in {f.name for f in dataclasses.fields(VMCOptions) if f.init}}
-        vo = VMCOptions(**{**keep, "model": self.model_name, "n_samples": o.n_samples, "n_chains": 1, "seed": o.seed, **over})
-        vo.model_options = self.model_options
-        return vo
+        return evolution_vmc_options(self, n_chains=1, **over)
 
     def n_parameters(self) -> int:
         return int(self.theta.size)
@@ -494,34 +531,19 @@ class VMCEngine:
         obs = measure_samples(self.method.problem, lambda c: self._log_values(theta, np.asarray(c)), x, names) if names else {}
         self._measured = {"energy": float(np.real(st.mean)), "energy_error": float(st.error_of_mean), "obs": obs}
 
-    def _energy_info(self) -> dict[str, float]:
-        m = self._measured
-        return {"energy_error": m["energy_error"], "energy_drift": m["energy"] - self.e0}
+    def _measure_now(self) -> None:
+        import jax
 
-    def energy(self) -> float:
-        if self._measured is None:
-            import jax
+        self._measure(jax.random.fold_in(jax.numpy.asarray(self.key), 7))
 
-            self._measure(jax.random.fold_in(jax.numpy.asarray(self.key), 7))
-        return self._measured["energy"]
+    def _observables(self, names: list[str]) -> dict[str, dict[str, Any]]:
+        import jax
 
-    def measure_with_errors(self, names: list[str]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        """Means and Monte Carlo errors of the observables measured after the last step."""
-        if self._measured is None or any(n not in self._measured["obs"] for n in names):
-            from nqs.observables import measure_samples
-            import jax
+        from nqs.observables import measure_samples
 
-            x = self._sample(self.theta, jax.random.fold_in(jax.numpy.asarray(self.key), 11), self.method.options.n_samples)
-            theta = self.theta
-            extra = measure_samples(self.method.problem, lambda c: self._log_values(theta, np.asarray(c)), x, names)
-            if self._measured is None:
-                self.energy()
-            self._measured["obs"] = {**self._measured["obs"], **extra}
-        obs = self._measured["obs"]
-        return {n: obs[n]["mean"] for n in names}, {n: obs[n]["error"] for n in names}
-
-    def measure(self, names: list[str]) -> dict[str, np.ndarray]:
-        return self.measure_with_errors(names)[0]
+        x = self._sample(self.theta, jax.random.fold_in(jax.numpy.asarray(self.key), 11), self.method.options.n_samples)
+        theta = self.theta
+        return measure_samples(self.method.problem, lambda c: self._log_values(theta, np.asarray(c)), x, names)
 
     def amplitudes(self, basis: np.ndarray) -> np.ndarray:
         """``psi`` of the current parameters on configurations ``basis`` (local indices, e.g.

@@ -18,13 +18,21 @@ the uninterrupted one bit for bit. Measurements: ``docs/dynamics.md``.
 
 from __future__ import annotations
 
-import dataclasses
 import warnings
 from typing import Any
 
 import numpy as np
 
 from hamiltonians import Problem
+
+from .tdvmc import (
+    SampledEvolution,
+    evolution_vmc_options,
+    exact_initial_state,
+    model_options,
+    resolve_fit,
+    sector_problem,
+)
 
 
 def check(problem: Problem, options, where: str) -> None:
@@ -34,8 +42,6 @@ def check(problem: Problem, options, where: str) -> None:
 
     from hamiltonians.netket_backend import configs_to_netket
     from nqs.runs.config import ConfigError
-
-    from .tdvmc import model_options
 
     if options.n_samples % options.n_chains:
         raise ConfigError(f"{where}: n_samples ({options.n_samples}) must be a multiple of n_chains ({options.n_chains})")
@@ -52,14 +58,13 @@ def check(problem: Problem, options, where: str) -> None:
         )
 
 
-class TDVPEngine:
+class TDVPEngine(SampledEvolution):
     """NetKet's TDVP (Schmitt-Heyl regularisation) on Metropolis samples (module docstring)."""
 
     def __init__(self, method):
         from nqs.vmc import VMC
 
         from .evolution import evolution_sector
-        from .tdvmc import model_options, sector_problem
 
         self.method = method
         self.sector = evolution_sector(method.problem, method.options)
@@ -72,16 +77,9 @@ class TDVPEngine:
         self._measured: dict[str, Any] | None = None
 
     def _vmc_options(self, **over):
-        from nqs.vmc import VMCOptions
-
-        o = self.method.options
-        defaults = getattr(self.spec.options, "vmc_defaults", {})
-        keep = {k: v for k, v in defaults.items() if k in {f.name for f in dataclasses.fields(VMCOptions) if f.init}}
         # TDVP needs draws of |psi|^2 itself: no tempering (a training control of ground states)
-        vo = VMCOptions(**{**keep, "model": self.model_name, "n_samples": o.n_samples, "n_chains": o.n_chains,
-                           "seed": o.seed, "tempering": 1.0, "sr_step_cap": None, **over})
-        vo.model_options = self.model_options
-        return vo
+        return evolution_vmc_options(self, n_chains=self.method.options.n_chains, tempering=1.0, sr_step_cap=None,
+                                     **over)
 
     def _driver(self, t0: float):
         import netket.experimental as nkx
@@ -109,7 +107,6 @@ class TDVPEngine:
         return self.vmc.n_parameters
 
     def prepare(self) -> dict[str, float]:
-        from .tdvmc import resolve_fit
 
         o = self.method.options
         info: dict[str, float] = {}
@@ -130,7 +127,6 @@ class TDVPEngine:
         import scipy.optimize
         from jax.flatten_util import ravel_pytree
 
-        from .tdvmc import exact_initial_state
 
         o = self.method.options
         x, target = exact_initial_state(self.method, self.sector)
@@ -158,7 +154,6 @@ class TDVPEngine:
         from nqs.vmc import VMC
 
         from .evolution import initial_problem
-        from .tdvmc import sector_problem
 
         start = sector_problem(initial_problem(self.method.problem, self.method.options), self.sector)
         vmc = VMC(start, self._vmc_options(n_iter=self.method.options.initial_iter))
@@ -183,29 +178,14 @@ class TDVPEngine:
         obs = measure_vstate(self.method.problem, self.state, names) if names else {}
         self._measured = {"energy": float(np.real(st.mean)), "energy_error": float(st.error_of_mean), "obs": obs}
 
-    def _energy_info(self) -> dict[str, float]:
-        m = self._measured
-        return {"energy_error": m["energy_error"], "energy_drift": m["energy"] - self.e0}
+    def _measure_now(self) -> None:
+        with self._quiet():
+            self._measure()
 
-    def energy(self) -> float:
-        if self._measured is None:
-            with self._quiet():
-                self._measure()
-        return self._measured["energy"]
-
-    def measure_with_errors(self, names: list[str]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        """Means and Monte Carlo errors of the observables on the current samples."""
+    def _observables(self, names: list[str]) -> dict[str, dict[str, Any]]:
         from nqs.observables import measure_vstate
 
-        self.energy()
-        missing = [n for n in names if n not in self._measured["obs"]]
-        if missing:
-            self._measured["obs"].update(measure_vstate(self.method.problem, self.state, missing))
-        obs = self._measured["obs"]
-        return {n: obs[n]["mean"] for n in names}, {n: obs[n]["error"] for n in names}
-
-    def measure(self, names: list[str]) -> dict[str, np.ndarray]:
-        return self.measure_with_errors(names)[0]
+        return measure_vstate(self.method.problem, self.state, names)
 
     def amplitudes(self, basis: np.ndarray) -> np.ndarray:
         """``psi`` on configurations ``basis`` (local indices), normalised over them: a
