@@ -131,6 +131,76 @@ class JastrowOptions(_SignPriorOption):
         self._validate_sign_prior()
 
 
+@dataclass
+class GCNNOptions(_SignPriorOption):
+    """``[method]`` keys of ``model = "gcnn"``: NetKet's group-convolutional network over the
+    lattice's space group (Roth, Szabo and MacDonald, PRB 108, 054410 (2023)), the trivial
+    representation (its amplitude is invariant under every translation, rotation and reflection),
+    times the problem's fixed sign."""
+
+    layers: int = 4
+    """Group-convolution layers (the first a symmetrised dense layer)."""
+    features: int = 4
+    """Feature channels per group element in every layer (4 x 4: about 14k parameters on 6x6, the
+    size of our default Transformer)."""
+    param_dtype: Literal["complex", "real"] = "complex"
+    """Complex weights can represent the sign structure of frustrated models."""
+    sign_prior: Literal["auto", "marshall", "none"] = "auto"
+    """As for ``model = "rbm"``."""
+
+    def __post_init__(self):
+        if self.layers < 1 or self.features < 1:
+            raise ValueError(f"layers and features must be >= 1, got {self.layers} and {self.features}")
+        self._validate_sign_prior()
+
+
+class Relabelled(nn.Module):
+    """``net`` applied to the configuration with its sites reordered: ``x[..., order]``."""
+
+    net: nn.Module
+    order: Any  # HashableArray (N,)
+
+    @nn.compact
+    def __call__(self, x):
+        return self.net(x[..., np.asarray(self.order)])
+
+
+def netket_lattice(problem: Problem):
+    """NetKet's periodic lattice of the problem's sites and ``order``: NetKet site ``n`` is our
+    (snake-order) site ``order[n]``."""
+    geo = problem.geometry
+    g = (nk.graph.Chain(geo.Lx, pbc=True) if geo.Ly == 1 else
+         nk.graph.Square(geo.Lx, pbc=True) if geo.Lx == geo.Ly else nk.graph.Grid([geo.Lx, geo.Ly], pbc=True))
+    ours = {tuple(round(c) for c in xy): i for i, xy in enumerate(np.asarray(geo.coords)[:, : (1 if geo.Ly == 1 else 2)])}
+    order = np.array([ours[tuple(round(c) for c in pos)] for pos in np.asarray(g.positions)])
+    return g, order
+
+
+def _gcnn(problem: Problem, o: GCNNOptions):
+    # NetKet's own lattice, so that its space group takes the fast Fourier mode over translations
+    graph, order = netket_lattice(problem)
+    net = nk.models.GCNN(symmetries=graph, mode="fft", layers=o.layers, features=o.features,
+                         param_dtype=_dtype(o.param_dtype))
+    return with_sign_prior(Relabelled(net, nk.utils.HashableArray(order)), problem, o.sign_prior)
+
+
+def _periodic_square(problem: Problem) -> str | None:
+    from hamiltonians.lattice import SquareLattice
+
+    reason = _periodic_sites(problem)
+    if reason:
+        return reason.replace("rbm_symm", "gcnn")
+    if not isinstance(problem.geometry, SquareLattice):
+        return "gcnn takes the space group of a square lattice or chain"
+    return None
+
+
+register_model(
+    ModelSpec(
+        "gcnn", GCNNOptions, _gcnn, _periodic_square,
+        "NetKet group-convolutional network over the space group (periodic lattices)", check=_check_sign_prior,
+    )
+)
 register_model(
     ModelSpec("rbm", RBMOptions, _rbm, any_problem, "NetKet restricted Boltzmann machine", check=_check_sign_prior)
 )
