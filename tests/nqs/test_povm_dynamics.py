@@ -81,14 +81,7 @@ def test_povm_trapezoid_follows_the_exact_evolution():
     inside the issue's 2e-2. Monte Carlo twin: the recorded estimate (65536 samples per step)
     within 5e-3 plus 4 of its error bars. The per-step residual is recorded and small."""
     problem = hamiltonians.get("dissipative_xyz", Lx=3, Ly=1, pbc=False)
-    kw = dict(t_final=1.0, dt=0.1)
-    exact = Evolve(problem, _open(problem, engine="exact", **kw))
-    exact.run(0, _Keep())
-    method = Evolve(problem, _open(problem, engine="povm", n_samples=256, n_samples_measure=65536, inner_iter=8,
-                                   fit_tol=1e-7, model_options={"d_model": 16, "n_heads": 2, "n_layers": 1}, **kw))
-    rec = _Keep(method, problem)
-    method.run(0, rec)
-    ref = _sigma_z(exact)
+    ref, method, rec = _xyz_against_exact(problem, n_samples=256, n_samples_measure=65536, inner_iter=8)
     norm, full = np.array(rec.full).T
     assert np.abs(norm - 1).max() < 1e-12
     assert np.abs(full - ref).max() < 5e-3, np.round(full - ref, 4)
@@ -143,6 +136,19 @@ def test_resume_reproduces_uninterrupted_run(tmp_path, monkeypatch, engine):
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)
 
 
+def _xyz_against_exact(problem, **povm):
+    """The exact site-averaged ``<sigma^z>(t)`` up to t = 1 (dt = 0.1) and the POVM run (d_model 16,
+    one layer; ``povm``: its sampling and fit options) with its recorder."""
+    kw = dict(t_final=1.0, dt=0.1)
+    exact = Evolve(problem, _open(problem, engine="exact", **kw))
+    exact.run(0, _Keep())
+    method = Evolve(problem, _open(problem, engine="povm", fit_tol=1e-7, **povm,
+                                   model_options={"d_model": 16, "n_heads": 2, "n_layers": 1}, **kw))
+    rec = _Keep(method, problem)
+    method.run(0, rec)
+    return _sigma_z(exact), method, rec
+
+
 def _loads(method: str, problem: str = 'name = "dissipative_xyz"\nLx = 2\nLy = 2\npbc = false') -> None:
     loads(f"[problem]\n{problem}\n[method]\nkind = \"evolve\"\n{method}\n")
 
@@ -186,14 +192,7 @@ def test_povm_xyz_3x3_within_2e_2_of_exact():
     plus 2 error bars. Not yet passed: a shortened run (256 samples, 3 iterations per fit) was
     off by 0.03 after the first step (docs/open_systems.md, "Measured")."""
     problem = hamiltonians.get("dissipative_xyz", Lx=3, Ly=3)
-    kw = dict(t_final=1.0, dt=0.1)
-    exact = Evolve(problem, _open(problem, engine="exact", **kw))
-    exact.run(0, _Keep())
-    method = Evolve(problem, _open(problem, engine="povm", n_samples=512, n_samples_measure=32768, inner_iter=5,
-                                   fit_tol=1e-7, model_options={"d_model": 16, "n_heads": 2, "n_layers": 1}, **kw))
-    rec = _Keep(method, problem)
-    method.run(0, rec)
-    ref = _sigma_z(exact)
+    ref, method, rec = _xyz_against_exact(problem, n_samples=512, n_samples_measure=32768, inner_iter=5)
     _, full = np.array(rec.full).T
     assert np.abs(full - ref).max() < 2e-2, np.round(full - ref, 4)
     mc, err = _sigma_z(method), np.array([2 * np.mean(e) for e in method.errors["sz"]])
