@@ -9,7 +9,8 @@ configuration a user would write through the runner. Where NetKet ships the mode
 example script: ``nk.operator.Heisenberg`` (Pauli matrices, Marshall sign rule), the model with
 real weights (``alpha = 1``), exchange moves, 1008 samples, ``Sgd(0.01)`` with ``SR(0.1)``, and
 its energy divided by 4 (our spin-operator units). Rows: the final estimates (4x the training
-samples), their relative error against ED, the run's status and wall time.
+samples), their relative error against ED (none where the exact energy is zero) and error per
+site, the run's status and wall time.
 
     python bench/defaults.py [--families j1j2 z2_gauge] [--models auto rbm] [--n-iter 300]
                              [--points 0 2] [--seed 0] [--engines nqs netket]
@@ -30,6 +31,7 @@ from typing import Any
 import hamiltonians
 from nqs.models import default_model, model_names, model_spec
 from nqs.runs.config import loads
+from nqs.runs.diagnostics import relative_error
 from nqs.runs.runner import run
 
 import report
@@ -135,7 +137,8 @@ def main() -> None:
                         row = {"family": family, "point": point_label(params), "model": model, "engine": engine,
                                "resolved_model": default_model(problem) if model == "auto" else model,
                                "seed": args.seed, "n_iter": args.n_iter, **out, "exact": exact,
-                               "rel_error": (out["energy"] - exact) / abs(exact)}
+                               "rel_error": relative_error(out["energy"], exact, problem.n_sites),
+                               "error_per_site": (out["energy"] - exact) / problem.n_sites}
                         by_key[key(row)] = row
                         print(report.table([row], COLUMNS), flush=True)
                         report.write("defaults", list(by_key.values()), COLUMNS, quiet=True)
@@ -143,7 +146,7 @@ def main() -> None:
 
 
 COLUMNS = ["family", "point", "model", "resolved_model", "engine", "energy", "energy_error", "exact", "rel_error",
-           "status", "wall_s"]
+           "error_per_site", "status", "wall_s"]
 
 if __name__ == "__main__":
     main()

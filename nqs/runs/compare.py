@@ -6,6 +6,7 @@ import math
 from typing import Sequence
 
 from .archive import Archive
+from .diagnostics import relative_error
 
 COLUMNS = (
     ("run", "run"),
@@ -41,7 +42,7 @@ def row(a: Archive) -> dict[str, str]:
     exact = r.get("exact_energy")
     rel = r.get("relative_error")
     if rel is None and energy is not None and exact is not None:
-        rel = (energy - exact) / abs(exact)
+        rel = relative_error(energy, exact, n)
     return {
         "run": a.label,
         "problem": a.problem.get("label", a.problem.get("name", "?")),

@@ -19,6 +19,17 @@ REL_MARGIN = 1e-3
 """... and this fraction of the energy's magnitude (so a tiny error bar alone never fires)."""
 VARIANCE_GROWTH = 10.0
 """The final variance may exceed the training variances' median by at most this factor."""
+ZERO_ENERGY_PER_SITE = 1e-9
+"""An exact energy below this per site in magnitude counts as zero (a Rokhsar-Kivelson point of
+the link models): no relative error is defined there, only the error per site."""
+
+
+def relative_error(energy: float, exact: float, n_sites: int) -> float | None:
+    """``(E - E_exact) / |E_exact|``, or ``None`` where the exact energy is zero
+    (:data:`ZERO_ENERGY_PER_SITE`), where a ratio would only amplify round-off."""
+    if abs(exact) < ZERO_ENERGY_PER_SITE * n_sites:
+        return None
+    return (energy - exact) / abs(exact)
 
 
 def _tail(values: Sequence[float]) -> np.ndarray:

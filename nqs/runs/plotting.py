@@ -10,6 +10,7 @@ from typing import Sequence
 import numpy as np
 
 from .archive import Archive
+from .diagnostics import relative_error
 
 
 def _pyplot():
@@ -61,8 +62,9 @@ def plot_energy(archives: Sequence[Archive], path: str | Path, title: str | None
             if key not in drawn:
                 ax.axhline(e_exact / n, color="k", ls="--", lw=1, label=f"exact/reference {e_exact / n:.7f}")
                 drawn.add(key)
-            rel = np.abs(energy - e_exact) / abs(e_exact)
-            axes[1, 0].semilogy(step, np.maximum(rel, 1e-16), lw=1.2, color=line.get_color(), label=label)
+            if relative_error(0.0, e_exact, n) is not None:  # no relative error of a zero exact energy
+                rel = np.abs(energy - e_exact) / abs(e_exact)
+                axes[1, 0].semilogy(step, np.maximum(rel, 1e-16), lw=1.2, color=line.get_color(), label=label)
     ax.set_ylabel("energy per site")
     lo = [np.nanmin(np.asarray(a.history["energy"]) / a.n_sites) for a in archives if len(a.history.get("energy", []))]
     if drawn and lo:

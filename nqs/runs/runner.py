@@ -25,7 +25,7 @@ from hamiltonians import Problem
 from . import distributed
 from .archive import Archive, ArchiveError, load, run_metadata, save
 from .config import RunConfig, loads
-from .diagnostics import run_warnings
+from .diagnostics import relative_error, run_warnings
 from .methods import explain_options
 
 
@@ -46,11 +46,15 @@ def problem_record(problem) -> dict[str, Any]:
 
 
 def summarize(energy: float, n_sites: int, exact: float | None, variance: float | None = None, e_inf: float = 0.0) -> dict[str, Any]:
-    """Relative error and V-score (``N Var E / (E - E_inf)^2``, Wu et al., Science 2024)."""
+    """Error against the exact energy (``error_per_site``, and ``relative_error`` where the exact
+    energy is not zero) and V-score (``N Var E / (E - E_inf)^2``, Wu et al., Science 2024)."""
     out: dict[str, Any] = {"energy": energy, "energy_per_site": energy / n_sites}
     if exact is not None:
         out["exact_energy"] = exact
-        out["relative_error"] = (energy - exact) / abs(exact)
+        out["error_per_site"] = (energy - exact) / n_sites
+        rel = relative_error(energy, exact, n_sites)
+        if rel is not None:
+            out["relative_error"] = rel
     if variance is not None and np.isfinite(variance) and energy != e_inf:
         out["variance"] = variance
         out["v_score"] = n_sites * variance / (energy - e_inf) ** 2
@@ -110,7 +114,9 @@ class _Recorder:
             if "energy_error" in values:
                 post["err/N"] = f"{values['energy_error'] / self.n_sites:.1e}"
             if self.exact is not None:
-                post["rel.err"] = f"{(energy - self.exact) / abs(self.exact):.2e}"
+                rel = relative_error(energy, self.exact, self.n_sites)
+                post["rel.err" if rel is not None else "dE/N"] = (
+                    f"{rel if rel is not None else (energy - self.exact) / self.n_sites:.2e}")
             for k in ("bond_dim", "acceptance", "effective_samples"):
                 if k in values:
                     post[k] = f"{values[k]:.3g}"

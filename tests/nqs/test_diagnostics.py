@@ -47,3 +47,19 @@ def test_noise_at_the_tail_does_not_fire():
     """A final estimate 3 combined errors above the training tail is noise, not a failure."""
     h = _history(np.random.default_rng(2), err=0.05)
     assert run_warnings(h, {"energy": -10.0 + 3 * 0.05, "energy_error": 0.05, "variance": 0.5}, None) == []
+
+
+def test_no_relative_error_of_a_zero_exact_energy():
+    """At the Rokhsar-Kivelson point of the U(1) link model (lam = 1) the exact energy is zero to
+    round-off: the result carries the error per site, no relative error (which read 8e8 there),
+    and the comparison table shows none."""
+    from nqs.runs.compare import _fmt
+    from nqs.runs.diagnostics import relative_error
+    from nqs.runs.runner import summarize
+
+    assert relative_error(1.5e-6, -1.9e-15, 16) is None
+    assert relative_error(-9.0, -10.0, 16) == pytest.approx(0.1)
+    out = summarize(1.5e-6, 16, -1.9e-15)
+    assert "relative_error" not in out and out["error_per_site"] == pytest.approx(1.5e-6 / 16)
+    assert summarize(-9.0, 16, -10.0)["relative_error"] == pytest.approx(0.1)
+    assert _fmt(None, ".2e") == "-"
