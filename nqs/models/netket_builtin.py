@@ -109,12 +109,12 @@ def _rbm_symm(problem: Problem, o: RBMOptions):
     return with_sign_prior(net, problem, o.sign_prior)
 
 
-def _periodic_sites(problem: Problem) -> str | None:
+def _periodic_sites(problem: Problem, name: str = "rbm_symm") -> str | None:
     geo = problem.geometry
     if not getattr(geo, "torus", False):
-        return "rbm_symm needs a periodic site lattice (j1j2 or heisenberg_chain with pbc = true)"
+        return f"{name} needs a periodic site lattice (j1j2 or heisenberg_chain with pbc = true)"
     if problem.local_space.fermionic:
-        return "rbm_symm acts on site configurations; t-J configurations hold two modes per site"
+        return f"{name} acts on site configurations; t-J configurations hold two modes per site"
     return None
 
 
@@ -187,9 +187,9 @@ def _gcnn(problem: Problem, o: GCNNOptions):
 def _periodic_square(problem: Problem) -> str | None:
     from hamiltonians.lattice import SquareLattice
 
-    reason = _periodic_sites(problem)
+    reason = _periodic_sites(problem, "gcnn")
     if reason:
-        return reason.replace("rbm_symm", "gcnn")
+        return reason
     if not isinstance(problem.geometry, SquareLattice):
         return "gcnn takes the space group of a square lattice or chain"
     return None

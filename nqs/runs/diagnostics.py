@@ -24,10 +24,15 @@ ZERO_ENERGY_PER_SITE = 1e-9
 the link models): no relative error is defined there, only the error per site."""
 
 
+def exact_is_zero(exact: float, n_sites: int) -> bool:
+    """Whether ``exact`` is zero to round-off (:data:`ZERO_ENERGY_PER_SITE`)."""
+    return abs(exact) < ZERO_ENERGY_PER_SITE * n_sites
+
+
 def relative_error(energy: float, exact: float, n_sites: int) -> float | None:
     """``(E - E_exact) / |E_exact|``, or ``None`` where the exact energy is zero
-    (:data:`ZERO_ENERGY_PER_SITE`), where a ratio would only amplify round-off."""
-    if abs(exact) < ZERO_ENERGY_PER_SITE * n_sites:
+    (:func:`exact_is_zero`), where a ratio would only amplify round-off."""
+    if exact_is_zero(exact, n_sites):
         return None
     return (energy - exact) / abs(exact)
 

@@ -10,7 +10,7 @@ from typing import Sequence
 import numpy as np
 
 from .archive import Archive
-from .diagnostics import relative_error
+from .diagnostics import exact_is_zero
 
 
 def _pyplot():
@@ -62,7 +62,7 @@ def plot_energy(archives: Sequence[Archive], path: str | Path, title: str | None
             if key not in drawn:
                 ax.axhline(e_exact / n, color="k", ls="--", lw=1, label=f"exact/reference {e_exact / n:.7f}")
                 drawn.add(key)
-            if relative_error(0.0, e_exact, n) is not None:  # no relative error of a zero exact energy
+            if not exact_is_zero(e_exact, n):  # no relative error of a zero exact energy
                 rel = np.abs(energy - e_exact) / abs(e_exact)
                 axes[1, 0].semilogy(step, np.maximum(rel, 1e-16), lw=1.2, color=line.get_color(), label=label)
     ax.set_ylabel("energy per site")
