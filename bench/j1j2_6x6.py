@@ -18,6 +18,7 @@ Writes ``bench/results/j1j2_6x6.json`` (keeping the rows of the models not run) 
 from __future__ import annotations
 
 import argparse
+from datetime import date
 from pathlib import Path
 
 from nqs.runs.archive import Archive, load
@@ -62,7 +63,7 @@ def train(model: str, budget: float, chunk: int, seed: int, workdir: Path) -> di
         if a.result["wall_time"] >= budget:
             break
         n_iter, resume = n_iter + chunk, True
-    return row(model, a)
+    return {**row(model, a), "budget_seconds": budget, "date": str(date.today())}
 
 
 def main() -> None:
@@ -76,7 +77,7 @@ def main() -> None:
         "--report-only", action="store_true",
         help="no training: the rows from the archives already in --workdir (j1j2_6x6_MODEL.h5)",
     )
-    ap.add_argument("--note", default=None, help="a remark stored in the results file (how the runs were made)")
+    ap.add_argument("--note", default=None, help="a remark stored with the rows of this run (how they were made)")
     args = ap.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     if args.report_only:
@@ -86,10 +87,18 @@ def main() -> None:
         rows = [row(m, load(archive_path(args.workdir, m))) for m in args.models]
     else:
         rows = [train(m, args.budget, args.chunk, args.seed, args.workdir) for m in args.models]
-    extra = {"note": args.note} if args.note else {}
-    # the recorded rows of the models not run this time stay
-    kept = [r for r in report.previous("j1j2_6x6")["rows"] if r["model"] not in args.models]
-    report.write("j1j2_6x6", kept + rows, budget_seconds=args.budget, reference_per_site=-0.50381, **extra)
+    if args.note:
+        rows = [{**r, "note": args.note} for r in rows]
+    # the recorded rows of the models not run this time stay (each row carries its own budget and note)
+    previous = report.previous("j1j2_6x6")
+    kept = [r for r in previous["rows"] if r["model"] not in args.models]
+    for r in kept:
+        r.setdefault("budget_seconds", previous.get("budget_seconds"))
+        if "note" in previous:
+            r.setdefault("note", previous["note"])
+    columns = ["model", "n_iter", "energy_per_site", "energy_error_per_site", "relative_error", "v_score",
+               "n_parameters", "wall_seconds", "budget_seconds"]
+    report.write("j1j2_6x6", kept + rows, columns=columns, reference_per_site=-0.50381)
 
 
 if __name__ == "__main__":

@@ -67,7 +67,11 @@ def _cmd_plot(args) -> int:
             print(f"error: {e}", file=sys.stderr)
             return 2
     else:
-        out = plot_energy(archives, args.output, title=args.title)
+        try:
+            out = plot_energy(archives, args.output, title=args.title, x=args.x)
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     print(f"wrote {out}")
     return 0
 
@@ -219,6 +223,10 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--title")
     pl.add_argument(
         "--truncation", action="store_true", help="DMRG: energy vs discarded weight with the extrapolation"
+    )
+    pl.add_argument(
+        "--x", choices=["step", "wall"], default="step",
+        help="horizontal axis: the step (default) or the cumulative wall time, to compare runs at equal budget",
     )
     pl.set_defaults(func=_cmd_plot)
 

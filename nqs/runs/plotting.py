@@ -1,11 +1,11 @@
-"""Figures of archived runs (``nqs plot``): energy per site against step, with the exact or
-reference energy, and the relative error on a log scale when the exact energy is known; for
+"""Figures of archived runs (``nqs plot``): energy per site against step (or wall time), with the
+exact or reference energy, and the relative error on a log scale when the exact energy is known; for
 DMRG, the energy against the truncation error with the extrapolation (``--truncation``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Literal, Sequence
 
 import numpy as np
 
@@ -32,9 +32,24 @@ def _save(fig, path: str | Path) -> Path:
     return path
 
 
-def plot_energy(archives: Sequence[Archive], path: str | Path, title: str | None = None) -> Path:
-    """Write a PNG with one curve per archive; returns the path. Time evolutions (a ``time``
-    column in every history) are drawn by :func:`plot_time` instead."""
+def plot_energy(
+    archives: Sequence[Archive], path: str | Path, title: str | None = None, x: Literal["step", "wall"] = "step"
+) -> Path:
+    """Write a PNG with one curve per archive; returns the path. ``x = "wall"`` draws against the
+    run's cumulative wall time (seconds, resumes included) instead of the step, so runs of
+    different cost per step compare at equal budget. Time evolutions (a ``time`` column in every
+    history) are drawn by :func:`plot_time` instead.
+
+    Raises:
+        ValueError: ``x`` is neither ``"step"`` nor ``"wall"``, or ``"wall"`` for an archive
+            whose history has no ``wall_time``.
+    """
+    if x not in ("step", "wall"):
+        raise ValueError(f"x must be 'step' or 'wall', got {x!r}")
+    if x == "wall":
+        missing = [a.label for a in archives if len(a.history.get("step", [])) and "wall_time" not in a.history]
+        if missing:
+            raise ValueError(f"no wall_time in the history of {', '.join(missing)}: plot against the step")
     if archives and all("time" in a.history for a in archives):
         return plot_time(archives, path, title)
     plt = _pyplot()
@@ -48,7 +63,7 @@ def plot_energy(archives: Sequence[Archive], path: str | Path, title: str | None
     drawn: set[float] = set()
     for a, e_exact in zip(archives, exact):
         n = a.n_sites
-        step = np.asarray(a.history.get("step", []))
+        step = np.asarray(a.history.get("step" if x == "step" else "wall_time", []), dtype=float)
         energy = np.asarray(a.history.get("energy", []), dtype=float)
         if len(step) == 0:
             continue
@@ -81,7 +96,7 @@ def plot_energy(archives: Sequence[Archive], path: str | Path, title: str | None
         axes[1, 0].set_ylabel("|E - E_exact| / |E_exact|")
         axes[1, 0].grid(alpha=0.3, which="both")
         axes[1, 0].legend(fontsize=8)
-    axes[-1, 0].set_xlabel("step (VMC iteration / DMRG sweep)")
+    axes[-1, 0].set_xlabel("step (VMC iteration / DMRG sweep)" if x == "step" else "wall time (s)")
     return _save(fig, path)
 
 

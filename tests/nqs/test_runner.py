@@ -214,6 +214,28 @@ def test_cli_compare_plot_show(finished, tmp_path, capsys):
     assert "tj(Lx, Ly, n_holes" in out and "rbm_symm" in out and "dmrg" in out
 
 
+def test_plot_against_wall_time(finished, tmp_path, monkeypatch):
+    """``nqs plot --x wall`` draws each run against its cumulative wall time (runs of different
+    cost per step at equal budget); an archive without ``wall_time`` is refused, naming it."""
+    from nqs.runs import plotting
+
+    a, _ = finished
+    figures = []
+    monkeypatch.setattr(plotting, "_save", lambda fig, path: figures.append(fig) or Path(path))
+    plotting.plot_energy([a], tmp_path / "wall.png", x="wall")
+    line = figures[0].axes[0].lines[0]
+    np.testing.assert_array_equal(line.get_xdata(), a.history["wall_time"])
+    assert figures[0].axes[-1].get_xlabel() == "wall time (s)"
+    shutil.copy(a.path, tmp_path / "nowall.h5")
+    stripped = nqs.load(tmp_path / "nowall.h5")
+    del stripped.history["wall_time"]
+    with pytest.raises(ValueError, match="no wall_time in the history of .*plot against the step"):
+        plotting.plot_energy([stripped], tmp_path / "x.png", x="wall")
+    monkeypatch.undo()
+    png = tmp_path / "wall_cli.png"
+    assert main(["plot", str(a.path), "--x", "wall", "-o", str(png)]) == 0 and png.exists()
+
+
 def test_archived_config_pins_the_defaults_the_archive_ran_with(finished, tmp_path):
     """``archived_config`` rebuilds an archive's method with the defaults it ran with: a default
     that moved since (the archive's diagonal shift rewritten, as a new default would) comes back
