@@ -42,7 +42,7 @@ def plot_energy(
 
     Raises:
         ValueError: ``x`` is neither ``"step"`` nor ``"wall"``, or ``"wall"`` for an archive
-            whose history has no ``wall_time``.
+            whose history has no ``wall_time`` or for time evolutions.
     """
     if x not in ("step", "wall"):
         raise ValueError(f"x must be 'step' or 'wall', got {x!r}")
@@ -51,6 +51,8 @@ def plot_energy(
         if missing:
             raise ValueError(f"no wall_time in the history of {', '.join(missing)}: plot against the step")
     if archives and all("time" in a.history for a in archives):
+        if x == "wall":
+            raise ValueError("time evolutions are drawn against their physical time; --x wall is for ground-state runs")
         return plot_time(archives, path, title)
     plt = _pyplot()
 
@@ -63,15 +65,15 @@ def plot_energy(
     drawn: set[float] = set()
     for a, e_exact in zip(archives, exact):
         n = a.n_sites
-        step = np.asarray(a.history.get("step" if x == "step" else "wall_time", []), dtype=float)
+        xs = np.asarray(a.history.get("step" if x == "step" else "wall_time", []), dtype=float)
         energy = np.asarray(a.history.get("energy", []), dtype=float)
-        if len(step) == 0:
+        if len(xs) == 0:
             continue
         label = f"{a.label} ({a.method}{'/' + a.model if a.method == 'vmc' else ''})"
-        err = np.asarray(a.history.get("energy_error", np.full(len(step), np.nan)), dtype=float)
-        (line,) = ax.plot(step, energy / n, lw=1.2, label=label)
+        err = np.asarray(a.history.get("energy_error", np.full(len(xs), np.nan)), dtype=float)
+        (line,) = ax.plot(xs, energy / n, lw=1.2, label=label)
         if np.isfinite(err).any():
-            ax.fill_between(step, (energy - err) / n, (energy + err) / n, color=line.get_color(), alpha=0.25, lw=0)
+            ax.fill_between(xs, (energy - err) / n, (energy + err) / n, color=line.get_color(), alpha=0.25, lw=0)
         if e_exact is not None:
             key = round(e_exact, 10)
             if key not in drawn:
@@ -79,7 +81,7 @@ def plot_energy(
                 drawn.add(key)
             if not exact_is_zero(e_exact, n):  # no relative error of a zero exact energy
                 rel = np.abs(energy - e_exact) / abs(e_exact)
-                axes[1, 0].semilogy(step, np.maximum(rel, 1e-16), lw=1.2, color=line.get_color(), label=label)
+                axes[1, 0].semilogy(xs, np.maximum(rel, 1e-16), lw=1.2, color=line.get_color(), label=label)
     ax.set_ylabel("energy per site")
     lo = [np.nanmin(np.asarray(a.history["energy"]) / a.n_sites) for a in archives if len(a.history.get("energy", []))]
     if drawn and lo:

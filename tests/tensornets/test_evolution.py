@@ -203,6 +203,8 @@ def test_plot_draws_observables_against_time(tmp_path):
         paths.append(path)
     out = plot_energy([load(p) for p in paths], tmp_path / "fig.png")
     assert out.exists() and out.stat().st_size > 10_000
+    with pytest.raises(ValueError, match="drawn against their physical time"):
+        plot_energy([load(p) for p in paths], tmp_path / "wall.png", x="wall")
 
 
 def test_flippability_is_the_derivative_of_the_energy():
