@@ -80,22 +80,20 @@ def main() -> None:
     ap.add_argument("--note", default=None, help="a remark stored with the rows of this run (how they were made)")
     args = ap.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
+    previous = report.previous("j1j2_6x6")
     if args.report_only:
         missing = [m for m in args.models if not archive_path(args.workdir, m).exists()]
         if missing:
             raise SystemExit(f"no archive for {', '.join(missing)} in {args.workdir}")
-        rows = [row(m, load(archive_path(args.workdir, m))) for m in args.models]
+        # the archive gives the numbers; the recorded row keeps its budget, date and note
+        before = {r["model"]: r for r in previous["rows"]}
+        rows = [{**before.get(m, {}), **row(m, load(archive_path(args.workdir, m)))} for m in args.models]
     else:
         rows = [train(m, args.budget, args.chunk, args.seed, args.workdir) for m in args.models]
     if args.note:
         rows = [{**r, "note": args.note} for r in rows]
     # the recorded rows of the models not run this time stay (each row carries its own budget and note)
-    previous = report.previous("j1j2_6x6")
     kept = [r for r in previous["rows"] if r["model"] not in args.models]
-    for r in kept:
-        r.setdefault("budget_seconds", previous.get("budget_seconds"))
-        if "note" in previous:
-            r.setdefault("note", previous["note"])
     columns = ["model", "n_iter", "energy_per_site", "energy_error_per_site", "relative_error", "v_score",
                "n_parameters", "wall_seconds", "budget_seconds"]
     report.write("j1j2_6x6", kept + rows, columns=columns, reference_per_site=-0.50381)
