@@ -20,7 +20,11 @@ inputs depend on nothing else) by default; it is also timed with that block's ke
 cached like the second's (``tabulate_first_block = False``), and with one key/value head per
 query head (``attention = "multi_head"``, the default before multi-query attention).
 
-    python bench/ar_sampling.py [--samples 1024] [--repeats 5] [--sizes 6 10]
+Each row is timed in a process with ``devices`` JAX CPU devices (``--devices``; default 1 and
+one per core, ``--xla_force_host_platform_device_count``): under NetKet's sharding both samplers
+split the batch over them, so the cores run one device's share each.
+
+    python bench/ar_sampling.py [--samples 1024] [--repeats 5] [--sizes 6 10] [--devices 1 2]
 
 Writes ``bench/results/ar_sampling.json`` and prints the table.
 """
@@ -28,6 +32,10 @@ Writes ``bench/results/ar_sampling.json`` and prints the table.
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
+import sys
 import time
 
 import jax
@@ -76,10 +84,11 @@ def netket_matched(L: int, target: int, cls, dtype):
 def sample_once(sampler, model, params, n: int):
     """A function drawing ``n`` samples and returning its wall time (compiled on creation)."""
     state = [sampler.init_state(model, params, seed=0)]
+    chain_length = n // sampler.n_batches  # one chain per device under NetKet's sharding
 
     def once() -> float:
         t0 = time.perf_counter()
-        samples, state[0] = sampler.sample(model, params, state=state[0], chain_length=n)
+        samples, state[0] = sampler.sample(model, params, state=state[0], chain_length=chain_length)
         jax.block_until_ready(samples)
         return time.perf_counter() - t0
 
@@ -87,12 +96,8 @@ def sample_once(sampler, model, params, n: int):
     return once
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--samples", type=int, default=1024)
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--sizes", type=int, nargs="+", default=[6, 10])
-    args = ap.parse_args()
+def rows_of_this_process(args) -> list[dict]:
+    """The rows of every lattice size, timed in this process (its devices)."""
     rows = []
     for L in args.sizes:
         # ours: default (sampling in single precision) and in the parameters' double precision;
@@ -129,6 +134,8 @@ def main() -> None:
         rows.append(
             {
                 "lattice": f"{L}x{L}",
+                "devices": jax.device_count(),
+                "cores": len(os.sched_getaffinity(0)),
                 "n_parameters": n_params(p1),
                 "netket_model": f"{type(m2).__name__}(layers=2, features={features})",
                 "netket_fast_model_error": fast_error,
@@ -149,6 +156,30 @@ def main() -> None:
                 "ratio_vs_netket_f64": round(rate["ours_f64"] / rate["netket_f64"], 3),
             }
         )
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--samples", type=int, default=1024)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[6, 10])
+    ap.add_argument("--devices", type=int, nargs="+", default=[1, len(os.sched_getaffinity(0))],
+                    help="JAX CPU devices per process (one process each; default 1 and one per core)")
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        print("ROWS " + json.dumps(rows_of_this_process(args)))
+        return
+    rows = []
+    for devices in dict.fromkeys(args.devices):
+        # JAX fixes its CPU devices at start: one process per device count
+        env = {**os.environ, "XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={devices}"}
+        out = subprocess.run(
+            [sys.executable, __file__, "--worker", "--samples", str(args.samples), "--repeats", str(args.repeats),
+             "--sizes", *map(str, args.sizes)], env=env, check=True, stdout=subprocess.PIPE, text=True,
+        ).stdout
+        rows += json.loads(next(line for line in out.splitlines() if line.startswith("ROWS "))[5:])
     report.write(
         "ar_sampling", rows, samples_per_call=args.samples,
         note=(
@@ -156,7 +187,8 @@ def main() -> None:
             "(the default sample_dtype; _f64: in double), site loop in site_blocks blocks (the default; "
             "_one_scan: in one scan, _4_blocks: in 4, blocks_speedup: their ratio), the first block's attention from a table by "
             "position and token (_first_block_cached: cached like the second block's, tabulation_speedup: the default over it); NetKet: netket_model (FastARNNDense, else ARNNDense, see "
-            "netket_fast_model_error) + ARDirectSampler on the full space, in single precision (_f64: double, NetKet's default); ratios at equal precision"
+            "netket_fast_model_error) + ARDirectSampler on the full space, in single precision (_f64: double, NetKet's default); ratios at equal precision; "
+            "devices: JAX CPU devices of the row's process, both samplers splitting the batch over them under NetKet's sharding (ours: the site loop per device)"
         ),
     )
 

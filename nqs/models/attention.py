@@ -120,10 +120,12 @@ class CausalSelfAttention(nn.Module):
         self.put_variable("cache", "keys", keys)
         self.put_variable("cache", "values", values)
         n = keys.shape[2]
-        scores = (keys @ jnp.swapaxes(q, -1, -2)) * self.head_dim**-0.5  # (batch, groups, n, heads per group)
+        # scores (batch, groups, heads per group, n): the softmax then runs over the minor axis;
+        # with positions on the second-minor axis it took twice as long on a CPU
+        scores = jnp.einsum("bgnd,bgrd->bgrn", keys, q) * self.head_dim**-0.5
         # positions after the current one hold stale entries of an earlier sequence: never read them
-        att = jax.nn.softmax(jnp.where((jnp.arange(n) <= position)[:, None], scores, -jnp.inf), axis=-2)
-        y = jnp.swapaxes(att, -1, -2) @ values  # (batch, groups, heads per group, head_dim)
+        att = jax.nn.softmax(jnp.where(jnp.arange(n) <= position, scores, -jnp.inf), axis=-1)
+        y = jnp.einsum("bgrn,bgnd->bgrd", att, values)  # (batch, groups, heads per group, head_dim)
         return self.out(y.reshape(batch, self.d_model))
 
     def step_tabulated(self, h: jax.Array, position: jax.Array | int, tokens: jax.Array, table: jax.Array) -> jax.Array:
@@ -134,8 +136,9 @@ class CausalSelfAttention(nn.Module):
         tokens; ``tokens`` ``(batch, n)`` int, read at positions ``<= position``; ``h``
         ``(batch, d_model)``: the input at ``position``. Same function as :meth:`step`: the keys
         and values of the ``n T`` table entries are computed per call (not ``batch n`` of them,
-        cached), and the scores and the weighted sum of values are, per token, dense products
-        of the batch's queries and weights with them, selected by the token at each position.
+        cached), and the scores and the weighted sum of values are dense products of the batch's
+        queries and weights with those of token 0 plus, per further token, with the differences
+        of its keys and values from token 0's, masked by where that token was read.
         On a CPU this replaces streaming the ``(batch, heads, n, head_dim)`` cache (what bounds
         :meth:`step`) by matrix products with a shared operand."""
         batch = h.shape[0]
@@ -144,21 +147,24 @@ class CausalSelfAttention(nn.Module):
         # (groups, heads per group x batch, head_dim): query head g r' + i of sample s at row i batch + s
         q = jnp.transpose(self._split(h)[0], (1, 2, 0, 3)).reshape(g, r * batch, self.head_dim)
         _, k, v = self._split(table)  # (n, T, groups, head_dim)
-        is_token = [tokens == t for t in range(n_tokens)]  # (batch, n), broadcast over the heads
+        # token t's key is token 0's plus a difference: the scores are one product with the shared
+        # operand plus, per further token, a product masked by where that token was read (and the
+        # same for the values): fewer passes over (groups, r, batch, n) than selecting among T
+        # products (1.2x faster at T = 2)
+        k_0, v_0 = k[:, 0], v[:, 0]  # (n, groups, head_dim)
+        is_token = [(tokens == t).astype(q.dtype) for t in range(1, n_tokens)]  # (batch, n), broadcast over the heads
 
-        def scores_of(t: int) -> jax.Array:  # (groups, heads per group, batch, n)
-            return (q @ jnp.transpose(k[:, t], (1, 2, 0))).reshape(g, r, batch, n)
+        def product(x: jax.Array, w: jax.Array) -> jax.Array:  # (groups, r batch, head_dim) with keys (n, groups, head_dim)
+            return x @ jnp.transpose(w, (1, 2, 0))
 
-        # one product per token, not one over all (n T) entries: the selection then runs on
-        # (groups, r, batch, n) arrays, not on (..., n, T) ones (2x slower than the cache)
-        scores = scores_of(0)
+        scores = product(q, k_0).reshape(g, r, batch, n)
         for t in range(1, n_tokens):
-            scores = jnp.where(is_token[t], scores_of(t), scores)
+            scores = scores + is_token[t - 1] * product(q, k[:, t] - k_0).reshape(g, r, batch, n)
         scores = scores * self.head_dim**-0.5
         att = jax.nn.softmax(jnp.where(jnp.arange(n) <= position, scores, -jnp.inf), axis=-1)
-        y = sum(
-            jnp.where(is_token[t], att, 0.0).reshape(g, r * batch, n) @ jnp.swapaxes(v[:, t], 0, 1) for t in range(n_tokens)
-        )
+        y = att.reshape(g, r * batch, n) @ jnp.swapaxes(v_0, 0, 1)
+        for t in range(1, n_tokens):
+            y = y + (att * is_token[t - 1]).reshape(g, r * batch, n) @ jnp.swapaxes(v[:, t] - v_0, 0, 1)
         y = jnp.transpose(y.reshape(g, r, batch, self.head_dim), (2, 0, 1, 3))
         return self.out(y.reshape(batch, self.d_model))
 

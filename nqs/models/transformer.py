@@ -124,10 +124,15 @@ class ARTransformer(ConstrainedAR):
         """The first block's step from the table of its inputs (position x token) and the
         tokens read so far (kept in the cache, ``(batch, n_sites)``)."""
         n = self.n_sites if visible is None else visible
+        # position 0 reads the start token only: it is stored as token 0 there, and the table's row
+        # 0 holds the start token's input for every token, so the table has local_dim tokens, not
+        # local_dim + 1 (each token is one more masked product in the step)
         tokens = cached(self, "tokens", (token.shape[0], self.n_sites), jnp.int32)
-        tokens = jax.lax.dynamic_update_slice_in_dim(tokens, token[:, None], k, axis=1)
+        tokens = jax.lax.dynamic_update_slice_in_dim(tokens, jnp.where(k == 0, 0, token)[:, None], k, axis=1)
         self.put_variable("cache", "tokens", tokens)
-        table = self.value_embed(jnp.arange(self.local_dim + 1))[None] + self.site_embed(self._features()[:n])[:, None]
+        embedded = self.value_embed(jnp.arange(self.local_dim + 1))  # (local_dim + 1, d_model), start token last
+        inputs = jnp.broadcast_to(embedded[: self.local_dim], (n, self.local_dim, self.d_model)).at[0].set(embedded[-1])
+        table = inputs + self.site_embed(self._features()[:n])[:, None]
         return self.blocks[0].step_tabulated(h, k, tokens[:, :n] if n < self.n_sites else tokens, table)
 
 

@@ -13,9 +13,11 @@ state is a PRNG key, and NetKet's ``MCState`` discards nothing. The site loop ru
 blocks (:attr:`ConstrainedDirectSampler.site_blocks`) so that attention reads its key/value
 cache only up to the current block's end (from 32 sites on).
 
-With NetKet's JAX sharding on (``NETKET_EXPERIMENTAL_SHARDING=1``) the sampler has one "chain"
-per device and the batch of samples is constrained to be split over devices along its first
-axis, like NetKet's own samplers; each device then runs the site loop on its share.
+With several devices in NetKet's mesh the sampler has one "chain" per device and each device
+runs the site loop on its rows of the batch (``shard_map``, no communication), drawing with the
+noise of those rows of the whole batch: the samples are those of one device. On a CPU, one JAX
+device per core (``XLA_FLAGS=--xla_force_host_platform_device_count=2``) runs a step's many small
+operations on both cores, which one device does not (``docs/benchmarks/ar_sampling.md``).
 """
 
 from __future__ import annotations
@@ -54,6 +56,18 @@ class ConstrainedDirectSamplerState(SamplerState):
 
     def __repr__(self) -> str:
         return "ConstrainedDirectSamplerState()"
+
+
+_AXIS = "S"
+"""NetKet's mesh axis of samples (``nk.config.netket_sharding``)."""
+
+
+def _mesh_devices() -> int:
+    """Devices along NetKet's sample axis in the current mesh (1 without sharding)."""
+    if not nk.config.netket_sharding:
+        return 1
+    mesh = jax.sharding.get_abstract_mesh()
+    return int(dict(mesh.shape).get(_AXIS, 1)) if not mesh.empty else 1
 
 
 def _shard_batch(x: jax.Array) -> jax.Array:
@@ -153,37 +167,61 @@ class ConstrainedDirectSampler(Sampler):
         key_next, key = jax.random.split(state.key)
         keys = jax.random.split(key, n_sites)
 
-        def draw(key, log_p):
+        shards = _mesh_devices()
+        if batch % shards:
+            shards = 1  # NetKet asks for a multiple of the devices; otherwise one device draws all
+
+        def draw(key, log_p, offset):
             if self.tempering != 1.0:
                 log_p = jax.nn.log_softmax(self.tempering * log_p, axis=-1)
-            a = _shard_batch(jax.random.categorical(key, log_p, axis=-1).astype(jnp.int32))
+            # jax.random.categorical's Gumbel noise for the whole batch, this shard's rows of it:
+            # a batch split over devices draws exactly what one device draws
+            noise = jax.random.gumbel(key, (batch, log_p.shape[-1]), log_p.dtype)
+            noise = jax.lax.dynamic_slice_in_dim(noise, offset, log_p.shape[0])
+            a = jnp.argmax(noise + log_p, axis=-1).astype(jnp.int32)
             return a, jnp.take_along_axis(log_p, a[:, None], axis=-1)[:, 0]
 
-        def site(visible, carry, inputs):
-            cache, a_prev, log_q = carry
-            k, key = inputs
-            given = variables if cache is None else {**variables, "cache": cache}
-            (log_p, _), mutables = model.apply(
-                given, a_prev, k, visible, method="conditional_step", mutable=["cache"]
-            )
-            a_k, log_p_k = draw(key, log_p)
-            return (mutables["cache"], a_k, log_q + log_p_k), a_k
+        def site_loop(variables, keys):
+            """Local states ``(batch / shards, n_sites)`` and their log-probabilities, of this
+            device's rows of the batch."""
+            rows = batch // shards
+            offset = 0 if shards == 1 else jax.lax.axis_index(_AXIS) * rows
 
-        # Sites in blocks, each reading the model's cache up to the block's end (``visible``). The
-        # first site of a block runs outside the block's scan: there the model may grow its cache
-        # to the block's end (a key/value cache holds ``visible`` positions), which a scan's carry
-        # cannot do. Site 0 also creates the cache, with this batch size.
-        carry = (None, _shard_batch(jnp.zeros((batch,), dtype=jnp.int32)), 0.0)
-        drawn = []
-        for block_sites in np.array_split(np.arange(n_sites), min(self.site_blocks, n_sites)):
-            lo, hi = int(block_sites[0]), int(block_sites[-1]) + 1
-            carry, a_lo = site(hi, carry, (lo, keys[lo]))
-            drawn.append(a_lo[None])
-            if hi > lo + 1:
-                carry, block = jax.lax.scan(partial(site, hi), carry, (jnp.arange(lo + 1, hi), keys[lo + 1 : hi]))
-                drawn.append(block)
-        log_q = carry[2]
-        local = jnp.concatenate(drawn, axis=0).T
+            def site(visible, carry, inputs):
+                cache, a_prev, log_q = carry
+                k, key = inputs
+                given = variables if cache is None else {**variables, "cache": cache}
+                (log_p, _), mutables = model.apply(
+                    given, a_prev, k, visible, method="conditional_step", mutable=["cache"]
+                )
+                a_k, log_p_k = draw(key, log_p, offset)
+                return (mutables["cache"], a_k, log_q + log_p_k), a_k
+
+            # Sites in blocks, each reading the model's cache up to the block's end (``visible``).
+            # The first site of a block runs outside the block's scan: there the model may grow its
+            # cache to the block's end (a key/value cache holds ``visible`` positions), which a
+            # scan's carry cannot do. Site 0 also creates the cache, with this batch size.
+            carry = (None, jnp.zeros((rows,), dtype=jnp.int32), 0.0)
+            drawn = []
+            for block_sites in np.array_split(np.arange(n_sites), min(self.site_blocks, n_sites)):
+                lo, hi = int(block_sites[0]), int(block_sites[-1]) + 1
+                carry, a_lo = site(hi, carry, (lo, keys[lo]))
+                drawn.append(a_lo[None])
+                if hi > lo + 1:
+                    carry, block = jax.lax.scan(partial(site, hi), carry, (jnp.arange(lo + 1, hi), keys[lo + 1 : hi]))
+                    drawn.append(block)
+            return jnp.concatenate(drawn, axis=0).T, carry[2]
+
+        if shards == 1:
+            local, log_q = site_loop(variables, keys)
+        else:
+            # each device runs the site loop on its rows, with no communication: partitioning the
+            # loop's operations instead (with_sharding_constraint on the batch axis) ran slower on
+            # two CPU devices than one device does
+            spec = PartitionSpec(_AXIS)
+            local, log_q = jax.shard_map(
+                site_loop, in_specs=(PartitionSpec(), PartitionSpec()), out_specs=(spec, spec), check_vma=False
+            )(variables, keys)
         symmetries = getattr(model, "symmetries", None)
         if symmetries is not None:
             # |psi|^2 is p averaged over the images a[perm_g]: a draw of p moved by a uniformly
