@@ -11,7 +11,8 @@ parameters; XLA counts a ``scan``/``while`` body once, so :func:`loop_flops` mul
 bodies by their trip counts. ``fraction_of_dense`` divides the achieved rate by that of a dense
 float64 product measured in the same process just before the row (:func:`dense_gflops`).
 
-Problems: ``j1j2`` LxL (J2=0.5) for ``transformer``, ``ar_rnn``, ``vit`` and NetKet's ``gcnn``
+Problems: ``j1j2`` LxL (J2=0.5) for ``transformer``, ``ar_rnn``, ``vit`` (``vit_single``: its encoder in
+single precision) and NetKet's ``gcnn``
 and ``rbm_symm``; ``tj`` LxL with ``L^2/8`` holes (even, >= 2) for ``hfds``; ``z2_gauge`` LxL (h=0.3) for ``gauge_transformer``,
 up to 6x6 only: its Gauss-law automaton keeps the first row of vertices open, ``2^(2L+1)``
 states per depth (131,072 at 8x8, two tables of 128 x 131,072 x 2 entries), which is where the
@@ -51,15 +52,20 @@ MODELS = {
     "rbm_symm": "name = 'j1j2'\nLx = {L}\nLy = {L}\nJ2 = 0.5",
     "hfds": "name = 'tj'\nLx = {L}\nLy = {L}\nn_holes = {holes}",
     "gauge_transformer": "name = 'z2_gauge'\nLx = {L}\nLy = {L}\nh = 0.3",
+    "vit_single": "name = 'j1j2'\nLx = {L}\nLy = {L}\nJ2 = 0.5",
 }
+
+VARIANTS = {"vit_single": ("vit", "precision = 'single'\n")}
+"""Rows of a model with other than its default options: name -> (model, [method] lines)."""
 
 
 def config_text(model: str, L: int, steps: int, n_samples: int, workdir: Path) -> str:
     """The run configuration of one (model, L) row."""
     holes = max(2, 2 * round(L * L / 16))
     problem = MODELS[model].format(L=L, holes=holes)
+    name, options = VARIANTS.get(model, (model, ""))
     return (
-        f"[problem]\n{problem}\n\n[method]\nkind = 'vmc'\nmodel = '{model}'\nn_iter = {steps + 1}\n"
+        f"[problem]\n{problem}\n\n[method]\nkind = 'vmc'\nmodel = '{name}'\n{options}n_iter = {steps + 1}\n"
         # the final estimate is not timed: at the step's sample count (not the default 4x)
         f"n_samples = {n_samples}\nn_samples_final = {n_samples}\nseed = 0\n\n"
         f"[output]\narchive = '{workdir / f'{model}_{L}.h5'}'\n"
@@ -234,15 +240,15 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=4, help="timed steps after the first (default 4)")
     ap.add_argument("--samples", type=int, default=512)
     ap.add_argument("--keep", action="store_true",
-                    help="keep the rows of the (model, size) pairs not measured now from the existing results "
-                         "file; a model's fit then runs over all its rows at this --samples")
+                    help="keep the rows of the (model, size, samples) not measured now from the existing results "
+                         "file; a model's fit then runs over all its rows at this --samples (kept if it has one row)")
     args = ap.parse_args()
-    rows, fits = [], []
+    rows, fits, old_fits = [], [], {}
     if args.keep:
         old = report.previous("vmc_step_cost")
-        measured = {(m, f"{L}x{L}") for m in args.models for L in args.sizes}
-        rows = [r for r in old["rows"] if (r["model"], r["lattice"]) not in measured]
-        fits = [f for f in old.get("fits", []) if f["model"] not in args.models]
+        measured = {(m, f"{L}x{L}", args.samples) for m in args.models for L in args.sizes}
+        rows = [r for r in old["rows"] if (r["model"], r["lattice"], r["n_samples"]) not in measured]
+        old_fits = {f["model"]: f for f in old.get("fits", [])}
     with tempfile.TemporaryDirectory() as tmp:
         for model in args.models:
             for L in args.sizes:
@@ -266,9 +272,12 @@ def main() -> None:
                 ns, ts = np.asarray(mine, dtype=float).T
                 b, log_a = np.polyfit(np.log(ns), np.log(ts), 1)
                 fits.append({"model": model, "exponent": round(float(b), 3), "prefactor": float(np.exp(log_a))})
+                old_fits.pop(model, None)
             # after every model, so that a run stopped later (memory, time) keeps what it measured
-            report.write("vmc_step_cost", rows, fits=fits)
-    print(report.table(fits))
+            # a model measured at one size only keeps its fit over the kept rows of another sample count
+            report.write("vmc_step_cost", rows, fits=fits + list(old_fits.values()))
+    if fits:  # one size per model fits no exponent
+        print(report.table(fits))
 
 
 if __name__ == "__main__":

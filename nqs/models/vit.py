@@ -67,12 +67,14 @@ class FactoredAttention(nn.Module):
     """``(n_patches, n_patches)`` displacement index (``HashableArray``)."""
     n_rel: int
     param_dtype: Any = np.float64
+    dtype: Any = np.float64
+    """Dtype of the computation (the weights are cast to it)."""
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         rel = np.asarray(self.rel)
         d_head = self.d_model // self.n_heads
-        v = nn.Dense(self.d_model, param_dtype=self.param_dtype, name="value")(x)
+        v = nn.Dense(self.d_model, param_dtype=self.param_dtype, dtype=self.dtype, name="value")(x)
         v = v.reshape(*x.shape[:-1], self.n_heads, d_head)
         # start close to uniform mixing (a mean over patches), which is well conditioned
         alpha = self.param(
@@ -81,9 +83,9 @@ class FactoredAttention(nn.Module):
             (self.n_heads, self.n_rel),
             self.param_dtype,
         )
-        weights = alpha[:, rel]  # (heads, patches, patches)
+        weights = alpha[:, rel].astype(self.dtype)  # (heads, patches, patches)
         y = jnp.einsum("hij,...jhk->...ihk", weights, v).reshape(*x.shape[:-1], self.d_model)
-        return nn.Dense(self.d_model, param_dtype=self.param_dtype, name="out")(y)
+        return nn.Dense(self.d_model, param_dtype=self.param_dtype, dtype=self.dtype, name="out")(y)
 
 
 class EncoderBlock(nn.Module):
@@ -95,14 +97,17 @@ class EncoderBlock(nn.Module):
     rel: Any
     n_rel: int
     param_dtype: Any = np.float64
+    dtype: Any = np.float64
+    """Dtype of the computation (the weights are cast to it)."""
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        h = nn.LayerNorm(param_dtype=self.param_dtype)(x)
-        x = x + FactoredAttention(self.d_model, self.n_heads, self.rel, self.n_rel, self.param_dtype)(h)
-        h = nn.LayerNorm(param_dtype=self.param_dtype)(x)
-        h = nn.gelu(nn.Dense(self.ffn_factor * self.d_model, param_dtype=self.param_dtype)(h))
-        return x + nn.Dense(self.d_model, param_dtype=self.param_dtype)(h)
+        p, d = self.param_dtype, self.dtype
+        h = nn.LayerNorm(param_dtype=p, dtype=d)(x)
+        x = x + FactoredAttention(self.d_model, self.n_heads, self.rel, self.n_rel, p, d)(h)
+        h = nn.LayerNorm(param_dtype=p, dtype=d)(x)
+        h = nn.gelu(nn.Dense(self.ffn_factor * self.d_model, param_dtype=p, dtype=d)(h))
+        return x + nn.Dense(self.d_model, param_dtype=p, dtype=d)(h)
 
 
 class ViT(nn.Module):
@@ -130,6 +135,10 @@ class ViT(nn.Module):
     amplitude is multiplied by ``(-1)^(number of up spins on A)``. ``None``: no prior."""
     param_dtype: Any = np.float64
     """Dtype of all weights (real: the output layer's complex weights are two real layers)."""
+    dtype: Any = np.float64
+    """Dtype of the encoder's computation (embedding and blocks, weights cast to it); the
+    patch sum, the output layer, ``log cosh`` and the average over images run in
+    :attr:`param_dtype`."""
     eval_chunk: int | None = 256
     """Configurations evaluated at once (each ``px py`` or ``8 px py`` symmetry images); larger
     batches are mapped in chunks: the local energies of 256 samples on the 8x8 J1-J2 lattice
@@ -154,13 +163,14 @@ class ViT(nn.Module):
         patches = cells.reshape(b, ly // py, py, lx // px, px).transpose(0, 1, 3, 2, 4)
         tokens = patches.reshape(b, (ly // py) * (lx // px), py * px)
         rel, n_rel = self._patch_geometry()
-        h = nn.Dense(self.d_model, param_dtype=self.param_dtype, name="embed")(tokens)
+        h = nn.Dense(self.d_model, param_dtype=self.param_dtype, dtype=self.dtype, name="embed")(tokens.astype(self.dtype))
         for layer in range(self.n_layers):
             h = EncoderBlock(
                 self.d_model, self.n_heads, self.ffn_factor, nk.utils.HashableArray(rel), n_rel,
-                self.param_dtype, name=f"block_{layer}",
+                self.param_dtype, self.dtype, name=f"block_{layer}",
             )(h)
-        z = nn.LayerNorm(param_dtype=self.param_dtype, name="final_norm")(h).sum(axis=1)
+        h = nn.LayerNorm(param_dtype=self.param_dtype, dtype=self.dtype, name="final_norm")(h)
+        z = h.astype(self.param_dtype).sum(axis=1)
         # complex weights acting on the real features z, stored as real and imaginary parts so
         # that every parameter is real (NetKet's minSR/NTK solver needs a single dtype)
         init = nn.initializers.normal(0.05)
@@ -240,6 +250,10 @@ class ViTOptions:
     structure at ``J2 = 0.5``, at 8 times the cost per amplitude. ``translations``: the translations
     inside a patch only (full translation invariance, ``px * py`` evaluations); ``none``: patch
     translations only."""
+    precision: Literal["double", "single"] = "double"
+    """Arithmetic of the encoder (embedding and blocks, the bulk of the cost): ``double``, or
+    ``single`` (float32, weights kept in double and cast); the patch sum, the output layer and
+    the average over symmetry images stay in double either way."""
     eval_chunk: int = 256
     """Configurations per evaluation of the network: larger batches (the local energies:
     samples x connected configurations) are mapped in chunks of this size; bounds the memory."""
@@ -258,6 +272,8 @@ class ViTOptions:
         return {"sign_prior": ("marshall", "antiferromagnet on a bipartite lattice: Marshall sign")}
 
     def __post_init__(self):
+        if self.precision not in ("double", "single"):
+            raise ValueError(f"precision must be 'double' or 'single', got {self.precision!r}")
         if self.symmetrize not in ("none", "translations", "space_group"):
             raise ValueError(f"symmetrize must be 'none', 'translations' or 'space_group', got {self.symmetrize!r}")
         if not 1 <= len(self.patch_size) <= 2 or any(p < 1 for p in self.patch_size):
@@ -347,6 +363,7 @@ def build(problem: Problem, o: ViTOptions) -> ViT:
         n_out=o.n_out,
         symmetrize=o.symmetrize,
         eval_chunk=o.eval_chunk,
+        dtype=np.float32 if o.precision == "single" else np.float64,
         sign_sites=None if (a := sign_sites(problem, o)) is None else nk.utils.HashableArray(a),
     )
 

@@ -155,3 +155,19 @@ def test_transformer_with_vit_phase_is_normalised_and_takes_the_vit_phase():
     assert np.sum(np.exp(2 * log_psi.real)) == pytest.approx(1.0, abs=1e-10)
     vit_log = np.asarray(model.phase_net.apply({"params": params["params"]["phase_net"]}, basis))
     np.testing.assert_allclose(np.exp(1j * log_psi.imag), np.exp(1j * vit_log.imag), atol=1e-10)
+
+
+def test_single_precision_encoder_matches_double():
+    # the same parameters (kept in double): the encoder in float32 changes log psi by float32
+    # round-off only, its real part (the modulus) and its phase alike; differences of log psi
+    # between configurations (what local energies use) keep that accuracy
+    problem = hamiltonians.get("j1j2", Lx=4, Ly=4, J2=0.5)
+    model, params, x = _model_and_params(problem)
+    single = model_spec("vit").build(problem, ViTOptions(precision="single"))
+    assert jax.tree_util.tree_structure(single.init(jax.random.PRNGKey(1), x)) == jax.tree_util.tree_structure(params)
+    double_log, single_log = np.asarray(model.apply(params, x)), np.asarray(single.apply(params, x))
+    assert single_log.dtype == np.complex128
+    assert np.abs(double_log - single_log).max() < 1e-4 * (1 + np.abs(double_log).max())
+    assert 0 < np.abs(double_log - single_log).max()  # it did compute in single precision
+    with pytest.raises(ValueError, match="precision must be"):
+        ViTOptions(precision="half")
