@@ -30,10 +30,6 @@ import report
 PROBLEM = "[problem]\nname = 'j1j2'\nLx = 6\nLy = 6\nJ2 = 0.5\n"
 
 
-VARIANTS = {"vit_single": ("vit", "precision = 'single'")}
-"""Rows that run a model with other than its default options: name -> (model, [method] lines)."""
-
-
 def archive_path(workdir: Path, model: str) -> Path:
     return workdir / f"j1j2_6x6_{model}.h5"
 
@@ -55,11 +51,11 @@ def row(model: str, a: Archive) -> dict:
 
 def train(model: str, budget: float, chunk: int, seed: int, workdir: Path) -> dict:
     archive = archive_path(workdir, model)
-    name, options = VARIANTS.get(model, (model, ""))
+    name, options = report.variant(model)
     n_iter, resume, a = chunk, False, None
     while True:
         text = (
-            f"{PROBLEM}\n[method]\nkind = 'vmc'\nmodel = '{name}'\n{options}\nn_iter = {n_iter}\nseed = {seed}\n\n"
+            f"{PROBLEM}\n[method]\nkind = 'vmc'\nmodel = '{name}'\n{options}n_iter = {n_iter}\nseed = {seed}\n\n"
             f"[output]\narchive = '{archive}'\ncheckpoint_every = {chunk}\n"
         )
         a = run(loads(text), resume=resume, overwrite=not resume, progress=True, log=print)
@@ -75,7 +71,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--budget", type=float, default=3600.0, help="wall seconds per model (default 3600)")
     ap.add_argument("--models", nargs="+", default=["vit", "transformer", "gcnn", "rbm_symm"],
-                    help=f"models, or variants with other options: {', '.join(f'{k} ({m}: {o})' for k, (m, o) in VARIANTS.items())}")
+                    help=f"models, or variants with other options: {', '.join(f'{k} ({m}: {o})' for k, (m, o) in report.VARIANTS.items())}")
     ap.add_argument("--chunk", type=int, default=50)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workdir", type=Path, default=Path("runs/bench"))

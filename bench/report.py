@@ -10,6 +10,17 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+VARIANTS = {"vit_single": ("vit", "precision = 'single'")}
+"""Benchmark rows of a model with other than its default options: row name -> (model, the
+``[method]`` lines that differ). Shared by the benchmarks that run variants."""
+
+
+def variant(name: str) -> tuple[str, str]:
+    """``(model, [method] lines ending in a newline, or "")`` of a row name (a model or a variant)."""
+    model, lines = VARIANTS.get(name, (name, ""))
+    return model, lines + "\n" if lines else ""
+
+
 # BENCH_RESULTS redirects the files, e.g. to keep a GPU machine's numbers apart from the CPU ones
 RESULTS = Path(os.environ.get("BENCH_RESULTS", Path(__file__).parent / "results"))
 

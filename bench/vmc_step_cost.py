@@ -55,15 +55,13 @@ MODELS = {
     "vit_single": "name = 'j1j2'\nLx = {L}\nLy = {L}\nJ2 = 0.5",
 }
 
-VARIANTS = {"vit_single": ("vit", "precision = 'single'\n")}
-"""Rows of a model with other than its default options: name -> (model, [method] lines)."""
 
 
 def config_text(model: str, L: int, steps: int, n_samples: int, workdir: Path) -> str:
     """The run configuration of one (model, L) row."""
     holes = max(2, 2 * round(L * L / 16))
     problem = MODELS[model].format(L=L, holes=holes)
-    name, options = VARIANTS.get(model, (model, ""))
+    name, options = report.variant(model)
     return (
         f"[problem]\n{problem}\n\n[method]\nkind = 'vmc'\nmodel = '{name}'\n{options}n_iter = {steps + 1}\n"
         # the final estimate is not timed: at the step's sample count (not the default 4x)
