@@ -10,7 +10,8 @@ Conventions: density matrices are dense ``(D, D)`` arrays in the problem's :meth
 
 the generator of ``d rho/dt = -i [H, rho] + sum_k (L_k rho L_k^dag - {L_k^dag L_k, rho}/2)``
 (the convention of NetKet's ``LocalLiouvillian``, against which the tests check it).
-The steady state is the null vector of ``L`` with unit trace (sparse LU, or Arnoldi above 6 spins);
+The steady state is the null vector of ``L`` with unit trace (sparse LU up to 6 spins, above that
+relaxation ``exp(L t) rho`` until ``||L vec(rho)||`` is at round-off);
 ``rho(t)`` comes from ``scipy.sparse.linalg.expm_multiply``. Sizes: ``D^2`` unknowns, so about
 ten spins at most.
 """
@@ -70,26 +71,35 @@ def liouvillian(problem: Problem, max_states: int = DEFAULT_MAX_STATES) -> sp.cs
     return out
 
 
+RELAX_T_MAX = 1e4
+"""``steady_state(method="relax")`` gives up after this total time (units of ``1/gamma``)."""
+
+
 def steady_state(problem: Problem, max_states: int = DEFAULT_MAX_STATES, method: str = "auto") -> np.ndarray:
     """The steady state ``rho_ss`` (``L rho_ss = 0``, trace 1), a ``(D, D)`` Hermitian array.
 
     ``method="lu"``: solve ``A vec(rho) = e_0`` with the row of ``L`` for ``rho[0, 0]``
     replaced by the trace; that row is redundant (``L`` preserves the trace) and the trace fixes
     the scale, so ``A`` is invertible exactly when the steady state is unique (``ValueError``
-    otherwise). Its LU fill-in grows fast with size, so ``"auto"`` uses it up to
-    ``D^2 = 4^6`` and above that ``"arnoldi"``: ARPACK's eigenvector of largest real part
-    (the steady state's eigenvalue 0; uniqueness is not checked; ARPACK does not always
-    converge to it). Either way the result is checked: ``ValueError`` if ``||L vec(rho)||`` is
-    not at round-off level.
+    otherwise). Its LU fill-in grows fast (7 spins: 5.5e7 entries), so ``"auto"`` uses it up to
+    ``D^2 = 4^6`` and above that ``"relax"``: ``rho <- exp(L t) rho`` (``expm_multiply``) from the
+    maximally mixed state over doubling times ``t = 1, 2, 4, ...`` until the residual is at
+    round-off (``ValueError`` after :data:`RELAX_T_MAX`: a tiny Liouvillian gap). It finds the
+    state the maximally mixed one relaxes to, which is the steady state when that is unique.
+    ``"arnoldi"``: ARPACK's eigenvector of largest real part (can miss it). Every result is
+    checked: ``ValueError`` if ``||L vec(rho)||`` is not at round-off level.
     """
-    if method not in ("auto", "lu", "arnoldi"):
-        raise ValueError(f"method must be 'auto', 'lu' or 'arnoldi', got {method!r}")
+    if method not in ("auto", "lu", "relax", "arnoldi"):
+        raise ValueError(f"method must be 'auto', 'lu', 'relax' or 'arnoldi', got {method!r}")
     key = ("steady_state", max_states, method)
     if key in problem._cache:
         return problem._cache[key]
     lv = liouvillian(problem, max_states)
     d = int(round(np.sqrt(lv.shape[0])))
-    if method == "lu" or (method == "auto" and d * d <= 4**6):
+    tol = 1e-10 * max(1.0, abs(lv).max())
+    if method == "auto":
+        method = "lu" if d * d <= 4**6 else "relax"
+    if method == "lu":
         trace_row = sp.csr_matrix((np.ones(d), (np.zeros(d, dtype=int), np.arange(d) * (d + 1))), shape=(1, d * d))
         a = sp.vstack([trace_row, lv[1:]]).tocsc()
         rhs = np.zeros(d * d, dtype=complex)
@@ -99,11 +109,25 @@ def steady_state(problem: Problem, max_states: int = DEFAULT_MAX_STATES, method:
             x = spla.splu(a, permc_spec="MMD_AT_PLUS_A").solve(rhs)
         except RuntimeError as err:  # SuperLU: "Factor is exactly singular"
             raise ValueError(f"{problem.label}: the steady state is not unique ({err})") from err
+    elif method == "relax":
+        x = (np.eye(d, dtype=complex) / d).reshape(-1)
+        t, total = 1.0, 0.0
+        # doubling: a slow mode needs time ~ 1/gap, the round-off floor a few more doublings
+        while np.linalg.norm(lv @ x) > 0.1 * tol:
+            if total >= RELAX_T_MAX:
+                raise ValueError(
+                    f"{problem.label}: not relaxed to a steady state by t = {total:g} (residual "
+                    f"{np.linalg.norm(lv @ x):.2e}): the Liouvillian gap is tiny; try method = 'lu' (memory ~ 4^n)"
+                )
+            x = spla.expm_multiply(lv * t, x)
+            x = x / x.reshape(d, d).trace()
+            total += t
+            t *= 2.0
     else:
         _, v = spla.eigs(lv, k=1, which="LR", tol=1e-13, ncv=min(40, d * d - 2), maxiter=100_000)
         x = v[:, 0] / v[:, 0].reshape(d, d).trace()
     residual = np.linalg.norm(lv @ x)
-    if not np.isfinite(residual) or residual > 1e-8 * max(1.0, abs(lv).max()):
+    if not np.isfinite(residual) or residual > 100 * tol:
         raise ValueError(f"{problem.label}: no steady state found by {method!r} (residual {residual:.2e})")
     rho = x.reshape(d, d)
     rho = 0.5 * (rho + rho.conj().T)  # Hermitian up to round-off; make it exactly so

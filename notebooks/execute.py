@@ -74,6 +74,15 @@ STUDY: dict[str, list[str]] = {
         "vmc_thetas = [0.0, 1.0]",
         'vmc = {"n_iter": 60, "n_samples": 256, "d_model": 16, "n_heads": 2, "n_layers": 1, "seed": 0}',
     ],
+    "open_systems.ipynb": [
+        "L = 6",
+        "g_values = [0.25, 0.5, 1.0, 2.0, 4.0]",
+        'povm = {"n_iter": 30, "n_samples": 512, "seed": 0}',
+        'ndm = {"n_iter": 300, "n_samples": 2000, "seed": 0}',
+        "xyz = (4, 1)",
+        "t_final, dt = 1.0, 0.1",
+        'xyz_povm = {"n_samples": 512, "inner_iter": 5, "seed": 0, "model_options": {"d_model": 16, "n_heads": 2, "n_layers": 1}}',
+    ],
     "u1_qlm_dynamics.ipynb": [
         "Lx, Ly = 4, 2",
         "t_final, dt = 3.0, 0.1",

@@ -32,8 +32,8 @@ FIT_ROUNDS = 2
 """Fits per step: on samples of ``P``, then on those plus as many of the first fit's ``P'``."""
 STALL = 0.05
 """A fit stops when a Gauss-Newton iteration lowers its loss by less than this fraction."""
-ROW_CHUNK = 64
-"""Rows (samples) per compiled Jacobian call: fixed shapes, bounded memory."""
+GRAD_CHUNK = 256
+"""Strings per compiled call of the per-string gradients of ``log P``: fixed shapes, bounded memory."""
 LP_CHUNK = 2048
 """Strings per compiled ``log P`` call."""
 LINDBLAD_MAX_STATES = 1 << 10
@@ -169,7 +169,7 @@ class LindbladEngine:
 
 @functools.lru_cache(maxsize=8)
 def _kernels(model) -> dict[str, Any]:
-    """Jitted ``log P``, the rows' residuals and their gradients for one model (cached, so that
+    """Jitted ``log P`` of strings and its per-string gradients for one model (cached, so that
     engines of the same model, e.g. a run and its resumption, share the compiled code)."""
     import jax
     import jax.numpy as jnp
@@ -183,17 +183,10 @@ def _kernels(model) -> dict[str, Any]:
     def lp(theta, a):
         return log_prob(model, unravel(theta), a)
 
-    def row(theta, b, conns, mels, lp_ref, target, c):
-        # R'(b) - T(b), R'(b) = ((1 - c A) P')(b) / P(b): c = dt/2
-        l = lp(theta, jnp.concatenate([b[None], conns]))
-        return jnp.exp(l[0] - lp_ref) - c * jnp.sum(mels * jnp.exp(l[1:] - lp_ref)) - target
+    def lp_one(theta, a):
+        return lp(theta, a[None])[0]
 
-    axes = (None, 0, 0, 0, 0, 0, None)
-    return {
-        "lp": jax.jit(lp),
-        "res": jax.jit(jax.vmap(row, in_axes=axes)),
-        "jac": jax.jit(jax.vmap(jax.grad(row), in_axes=axes)),
-    }
+    return {"lp": jax.jit(lp), "grad": jax.jit(jax.vmap(jax.grad(lp_one), in_axes=(None, 0)))}
 
 
 def _split(key, n: int):
@@ -246,14 +239,39 @@ class POVMEngine:
         return int(self.theta.size)
 
     # ------------------------------------------------------------------ kernels
-    def _chunked(self, name: str, theta, rows: tuple, c: float) -> np.ndarray:
-        """The kernel ``name`` over rows in chunks of :data:`ROW_CHUNK` (the last one padded)."""
-        n = len(rows[0])
-        m = -(-n // ROW_CHUNK) * ROW_CHUNK
-        pad = lambda v: np.concatenate([v, np.repeat(v[:1], m - n, axis=0)]) if m > n else v
-        rows = tuple(pad(np.asarray(v)) for v in rows)
-        out = [np.asarray(self._fns[name](theta, *(v[i : i + ROW_CHUNK] for v in rows), c)) for i in range(0, m, ROW_CHUNK)]
-        return np.concatenate(out)[:n]
+    def _design(self, rows: tuple, c: float) -> tuple:
+        """The rows' residuals ``r_b = sum_j coef_bj P'(a_bj) / P(b) - T(b)`` over the distinct
+        strings ``a`` of all rows (each string's network pass and gradient taken once, not once
+        per row it appears in): ``(strings, index (B, K+1), coef (B, K+1))``, ``coef = (1, -c A_ba)``."""
+        b, conns, mels = rows[:3]
+        strings = np.concatenate([b[:, None], conns], axis=1)
+        uniq, idx = np.unique(strings.reshape(-1, self.n), axis=0, return_inverse=True)
+        coef = np.concatenate([np.ones((len(b), 1)), -c * np.asarray(mels)], axis=1)
+        return uniq, idx.reshape(strings.shape[:2]), coef
+
+    def _residuals(self, theta, rows: tuple, design: tuple) -> tuple[np.ndarray, np.ndarray]:
+        """``(r_b, m_bj)`` with ``m_bj = coef_bj P'(a_bj) / P(b)``."""
+        uniq, idx, coef = design
+        m = coef * np.exp(self.log_prob(theta, uniq)[idx] - rows[3][:, None])
+        return m.sum(axis=1) - rows[4], m
+
+    def _jacobian(self, theta, m: np.ndarray, design: tuple) -> np.ndarray:
+        """``d r_b / d theta = sum_j m_bj grad log P'(a_bj)``, ``(B, P)``: a sparse ``(B, U)``
+        matrix times the per-string gradients, chunk by chunk of :data:`GRAD_CHUNK` strings."""
+        import scipy.sparse as sp
+
+        uniq, idx, _ = design
+        n_b, n_u = m.shape[0], len(uniq)
+        s = sp.csc_matrix((m.ravel(), (np.repeat(np.arange(n_b), m.shape[1]), idx.ravel())), shape=(n_b, n_u))
+        jac = np.zeros((n_b, self.theta.size))
+        for i in range(0, n_u, GRAD_CHUNK):
+            chunk = uniq[i : i + GRAD_CHUNK]
+            k = len(chunk)
+            if k < GRAD_CHUNK:  # one compiled shape: pad the last chunk
+                chunk = np.concatenate([chunk, np.repeat(chunk[:1], GRAD_CHUNK - k, axis=0)])
+            g = np.asarray(self._fns["grad"](theta, chunk))[:k]
+            jac += s[:, i : i + k] @ g
+        return jac
 
     def log_prob(self, theta, a: np.ndarray) -> np.ndarray:
         """``log P(a)`` of outcome strings ``(B, n)`` under parameters ``theta``."""
@@ -275,27 +293,30 @@ class POVMEngine:
         return np.asarray(x).reshape(n, -1).astype(np.int32)
 
     # ------------------------------------------------------------------ fit
-    def _rows(self, theta, b: np.ndarray, c: float) -> tuple:
-        """``(b, conns, mels, log P(b), T(b))`` of unique strings ``b`` under ``P_theta``."""
+    def _rows(self, theta, b: np.ndarray, c_old: float) -> tuple:
+        """``(b, conns, mels, log P(b), T(b))`` of unique strings ``b`` under ``P_theta``, with
+        ``T(b) = 1 + c_old R(b)``; also sets :attr:`last_r` to ``R(b) = (A P)(b) / P(b)``."""
         conns, mels = self.lindblad.connections(b)
         lp_b = self.log_prob(theta, b)
         k = conns.shape[1]
         lp_a = self.log_prob(theta, conns.reshape(-1, self.n)).reshape(-1, k)
-        target = 1.0 + c * np.sum(mels * np.exp(lp_a - lp_b[:, None]), axis=1)
-        return b, conns.astype(np.int32), mels, lp_b, target
+        self.last_r = np.sum(mels * np.exp(lp_a - lp_b[:, None]), axis=1)
+        return b, conns.astype(np.int32), mels, lp_b, 1.0 + c_old * self.last_r
 
     def _fit(self, guess, rows: tuple, w: np.ndarray, c: float, iters: int) -> tuple[np.ndarray, float, int]:
         """Levenberg-Marquardt Gauss-Newton on ``sum_b w_b r_b(theta)^2``; returns
         ``(theta, loss, iterations)``."""
         o = self.method.options
         sw = np.sqrt(w)
+        design = self._design(rows, c)
 
         def loss_of(theta):
-            r = self._chunked("res", theta, rows, c) * sw
-            return r, float(r @ r)
+            r, m = self._residuals(theta, rows, design)
+            r = r * sw
+            return r, float(r @ r), m
 
         cur = np.asarray(guess)
-        r, loss = loss_of(cur)
+        r, loss, m = loss_of(cur)
         lam = o.diag_shift
         done, last = 0, np.inf
         for done in range(1, iters + 1):
@@ -303,7 +324,7 @@ class POVMEngine:
                 done -= 1
                 break
             last = loss
-            jac = self._chunked("jac", cur, rows, c) * sw[:, None]  # (B, P)
+            jac = self._jacobian(cur, m, design) * sw[:, None]  # (B, P)
             small = jac.shape[0] <= jac.shape[1]
             k = jac @ jac.T if small else jac.T @ jac
             scale = max(np.trace(k) / len(k), 1e-300)
@@ -311,9 +332,9 @@ class POVMEngine:
             for _ in range(6):
                 reg = k + lam * scale * np.eye(len(k))
                 delta = -(jac.T @ np.linalg.solve(reg, r) if small else np.linalg.solve(reg, jac.T @ r))
-                r_t, l_t = loss_of(cur + delta)
+                r_t, l_t, m_t = loss_of(cur + delta)
                 if np.isfinite(l_t) and l_t < loss:
-                    cur, r, loss = cur + delta, r_t, l_t
+                    cur, r, loss, m = cur + delta, r_t, l_t, m_t
                     # the damping stays >= diag_shift: with fewer samples than parameters the
                     # undamped step interpolates the samples and the residual off them grows
                     lam = max(lam / 3.0, o.diag_shift)
@@ -324,9 +345,10 @@ class POVMEngine:
                 break
         return cur, loss, done
 
-    def _fit_step(self, theta, guess, x: np.ndarray, others: list, c: float, iters: int):
+    def _fit_step(self, theta, guess, x: np.ndarray, others: list, c: float, c_old: float, iters: int):
         uniq, inv = np.unique(x, axis=0, return_inverse=True)
-        rows = self._rows(theta, uniq, c)
+        rows = self._rows(theta, uniq, c_old)
+        self.fit_r = self.last_r[inv.reshape(-1)]
         w = np.bincount(inv.reshape(-1), minlength=len(uniq)) / len(x)
         if others:
             p_ref = np.exp(rows[3])
@@ -334,22 +356,24 @@ class POVMEngine:
             w = w * p_ref / p_mix
         return self._fit(guess, rows, w, c, iters)
 
-    def _residual(self, theta, new, key, c: float) -> float:
+    def _residual(self, theta, new, key, c: float, c_old: float) -> float:
         """The step's residual ``C`` at ``new`` on an independent batch of ``P_theta``."""
         x = self.sample(theta, key, self.method.options.n_samples)
         uniq, inv = np.unique(x, axis=0, return_inverse=True)
-        rows = self._rows(theta, uniq, c)
+        rows = self._rows(theta, uniq, c_old)
         w = np.bincount(inv.reshape(-1), minlength=len(uniq)) / len(x)
-        r = self._chunked("res", new, rows, c)
+        r = self._residuals(new, rows, self._design(rows, c))[0]
         return float(np.sum(w * r**2))
 
     # ------------------------------------------------------------------ protocol
-    def prepare(self) -> dict[str, float]:
-        """Fit the model to the product state of ``initial_config`` on exact draws of it."""
+    def prepare(self, q: np.ndarray | None = None) -> dict[str, float]:
+        """Fit the model to the product distribution ``q`` (``(n_sites, 4)``; default: the
+        product state of ``initial_config``) on exact draws of it."""
         import jax
 
         o = self.method.options
-        q = product_distribution(np.asarray(o.initial_config), self.povm)
+        if q is None:
+            q = product_distribution(np.asarray(o.initial_config), self.povm)
         key, k_init, k_meas = _split(jax.numpy.asarray(self.key), 3)
         self.key = np.asarray(key)
         u = np.asarray(jax.random.uniform(k_init, (o.n_samples, self.n)))
@@ -364,13 +388,17 @@ class POVMEngine:
         self._measure(k_meas)
         return {"residual": loss, "iterations": float(its), **self._errors()}
 
-    def step(self, dt: float) -> dict[str, float]:
+    def step(self, dt: float, implicit: float = 0.5) -> dict[str, float]:
+        """One step ``(1 - w dt A) P' = (1 + (1 - w) dt A) P`` with ``w = implicit``: ``0.5``
+        the trapezoid rule (second order), ``1`` backward Euler (damps every mode, for relaxation
+        to a steady state). Also sets :attr:`step_r`, ``R(b)`` of ``P`` on the step's first
+        samples, and :attr:`measured_samples`, the draws of ``P'`` the observables come from."""
         import jax
 
         o = self.method.options
         key, k_fit, k_val, k_meas = _split(jax.numpy.asarray(self.key), 4)
         self.key = np.asarray(key)
-        c = 0.5 * dt
+        c, c_old = implicit * dt, (1.0 - implicit) * dt
         theta = self.theta
         guess = theta if self.delta is None else theta + self.delta
         x = self.sample(theta, k_fit, o.n_samples)
@@ -380,9 +408,11 @@ class POVMEngine:
                 k_fit, k_more = _split(k_fit, 2)
                 others.append(new)
                 x = np.concatenate([x, self.sample(new, k_more, o.n_samples)])
-            new, loss, n_it = self._fit_step(theta, new, x, others, c, o.inner_iter)
+            new, loss, n_it = self._fit_step(theta, new, x, others, c, c_old, o.inner_iter)
             its += n_it
-        residual = self._residual(theta, new, k_val, c)
+            if not r:
+                self.step_r = self.fit_r
+        residual = self._residual(theta, new, k_val, c, c_old)
         self.delta = new - theta
         self.theta = new
         self._measure(k_meas)
@@ -392,6 +422,7 @@ class POVMEngine:
         """Energy and observables (means, errors) on fresh samples of the current ``P``."""
         o = self.method.options
         x = self.sample(self.theta, key, o.n_samples_measure or 4 * o.n_samples)
+        self.measured_samples = x
 
         def stats(v):
             v = np.real(v)

@@ -3,18 +3,20 @@
 The state is a POVM outcome distribution ``P(a)`` (:mod:`hamiltonians.povm`) represented by an
 autoregressive model with exact direct sampling (:mod:`nqs.models.povm`). The Lindblad equation
 is linear in ``P``, ``dP/dt = A P`` with ``A_ba = tr(M^b L[N^a])``, and the steady state is the
-normalised ``P`` with ``A P = 0``, found by minimising with Adam ``cost = "l1"``:
-``||A P||_1 = E_{b~P} |R(b)|`` (Luo et al., PRL 128, 090501 (2022)) or ``"l2"``:
-``E_{b~P} R(b)^2``, with ``R(b) = sum_a A_ba P(a) / P(b)`` over the outcome strings connected
-to ``b``. The gradient of ``C = E_{b~P} f_theta(b)`` is ``E_P[grad f(b) + (f(b) - c) grad log
-P(b)]`` with the batch mean ``c`` as baseline (tested against the exactly summed cost).
+normalised ``P`` with ``A P = 0``. ``solver = "relax"`` (default) relaxes to it by backward-Euler
+steps ``(1 - dt A) P' = P`` from the maximally mixed state, each fitted by Gauss-Newton on exact
+samples (:meth:`nqs.povm_dynamics.POVMEngine.step` with ``implicit = 1``; ``dt`` grows
+geometrically from ``dt_initial``): a proximal-point iteration on ``||A P||``.
+``solver = "adam"`` minimises ``cost = "l1"``, ``||A P||_1 = E_{b~P} |R(b)|`` (Luo et al., PRL
+128, 090501 (2022)), or ``"l2"``, ``E_{b~P} R(b)^2``, with ``R(b) = sum_a A_ba P(a) / P(b)``;
+the gradient of ``C = E_{b~P} f_theta(b)`` is ``E_P[grad f(b) + (f(b) - c) grad log P(b)]``
+(batch mean ``c`` as baseline; tested against the exactly summed cost).
 
-History per step: ``cost``, ``energy`` (``tr(rho H)``), ``sx``, ``sz`` (site averages) and
-``szsz`` (nearest-neighbour average), each with ``*_error``. The result adds the same from
-``n_samples_final`` samples, the exact steady state's values and deviations up to
-``exact_max_sites`` sites, and the model's full-sum values up to :data:`FULL_SUM_MAX_SITES`.
-The checkpoint holds parameters and optimiser state; step ``t`` samples with the key
-``fold_in(PRNGKey(seed + 1), t)``, so a resumed run repeats an uninterrupted one.
+History per step: ``cost``, ``energy`` (``tr(rho H)``), ``sx``, ``sz`` (site averages),
+``szsz`` (nearest-neighbour average), each with ``*_error`` (``relax`` adds ``dt``,
+``residual``, ``fit_residual``, ``iterations``). The result adds the same from ``n_samples_final`` samples, the
+exact steady state's values up to ``exact_max_sites`` sites and the model's full-sum values up to
+:data:`FULL_SUM_MAX_SITES`. A resumed run repeats an uninterrupted one (checkpointed keys).
 """
 
 from __future__ import annotations
@@ -43,6 +45,12 @@ FULL_SUM_MAX_SITES = 6
 """Up to this many sites the result also sums the model over all ``4^n`` outcome strings."""
 
 OBSERVABLES = ("sx", "sz", "szsz")
+RELAX_STEPS = 30
+"""Default ``n_iter`` of ``solver = "relax"``."""
+DT_GROWTH = 1.5
+"""``relax``: the step grows by this factor per step up to ``dt``."""
+ADAM_KEYS = frozenset({"learning_rate", "learning_rate_final"})
+RELAX_KEYS = frozenset({"dt", "dt_initial", "inner_iter", "diag_shift"})
 
 
 @dataclass
@@ -54,35 +62,75 @@ class SteadyStateOptions:
     """The model of the POVM distribution: ``transformer`` (autoregressive, exact sampling)."""
     povm: Literal["tetrahedral", "pauli4"] = "tetrahedral"
     """The informationally complete single-qubit POVM (:mod:`hamiltonians.povm`)."""
+    solver: Literal["relax", "adam"] = "relax"
+    """``relax``: backward-Euler relaxation fitted by Gauss-Newton; ``adam``: minimise ``cost``
+    with Adam (module docstring)."""
     cost: Literal["l1", "l2"] = "l1"
-    """``l1``: ``||A P||_1``; ``l2``: ``sum_b (A P)(b)^2 / P(b)`` (module docstring)."""
-    n_iter: int = 1000
-    """Adam steps."""
+    """``l1``: ``||A P||_1``; ``l2``: ``sum_b (A P)(b)^2 / P(b)`` (module docstring); ``relax``
+    only records it."""
+    n_iter: int | None = None
+    """Steps: default 30 (``relax``) or 1000 (``adam``)."""
     n_samples: int = 512
-    """Exact samples per step."""
+    """Exact samples per step (``relax``: per fit round, two rounds per step)."""
     learning_rate: float = 1e-3
-    """Adam step size."""
+    """``adam``: step size."""
     learning_rate_final: float | None = None
-    """Final step size of a geometric decay; default: constant."""
+    """``adam``: final step size of a geometric decay; default: constant."""
+    dt: float = 5.0
+    """``relax``: the largest backward-Euler step (units of ``1/gamma``)."""
+    dt_initial: float = 0.25
+    """``relax``: the first step; step ``t`` takes ``min(dt, dt_initial * 1.5^t)`` (a large first
+    step from the mixed state lets the fit move its weight off the samples it is fitted on)."""
+    inner_iter: int = 5
+    """``relax``: Gauss-Newton iterations per fit round, at most."""
+    diag_shift: float = 1e-3
+    """``relax``: Levenberg-Marquardt damping floor (times the normal matrix's mean diagonal)."""
     seed: int = 0
     """Seeds the parameters (``seed``) and the samples (``seed + 1``)."""
     n_samples_final: int | None = None
     """Samples of the final estimates of the observables; default ``8 * n_samples``. The final
     cost uses the first ``4 * n_samples`` of them at most (each costs ``K`` network passes)."""
-    exact_max_sites: int = 6
+    exact_max_sites: int = 8
     """Compare with the exact steady state (:func:`hamiltonians.lindblad.steady_state`) up to
-    this many sites (its cost grows as ``4^n``; 8 sites take minutes and ARPACK can fail)."""
+    this many sites (its cost grows as ``4^n``: 8 sites take about 15 s)."""
     model_options: Any = dataclasses.field(default=None, init=False)
     """The model's sizes (filled from the model's own keys in the same table)."""
 
     def __post_init__(self):
-        for name in ("n_iter", "n_samples"):
+        if self.n_iter is None:
+            self.n_iter = RELAX_STEPS if self.solver == "relax" else 1000
+        for name in ("n_iter", "n_samples", "inner_iter"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not (self.dt > 0 and self.dt_initial > 0 and self.diag_shift > 0):
+            raise ValueError("dt, dt_initial and diag_shift must be > 0")
         if self.n_samples_final is not None and self.n_samples_final < 2:
             raise ValueError(f"n_samples_final must be >= 2, got {self.n_samples_final}")
         if not self.learning_rate > 0 or (self.learning_rate_final is not None and not self.learning_rate_final > 0):
             raise ValueError("learning_rate and learning_rate_final must be > 0")
+
+
+@dataclass(frozen=True)
+class _EngineOptions:
+    """The keys :class:`~nqs.povm_dynamics.POVMEngine` reads, for ``solver = "relax"``."""
+
+    povm: str
+    model_options: dict
+    seed: int
+    n_samples: int
+    inner_iter: int
+    diag_shift: float
+    fit_tol: float = 0.0
+    initial_iter: int = 20
+    n_samples_measure: int | None = None
+    initial_config: None = None
+
+
+@dataclass(frozen=True)
+class _EngineSpec:
+    problem: Problem
+    options: _EngineOptions
+    names: tuple = ()
 
 
 def outcome_observables(problem: Problem, povm: pv.POVM) -> dict[str, pv.OutcomeObservable]:
@@ -225,6 +273,11 @@ class SteadyState(Method):
                     f"{where}: unknown key {key!r}.{suggest(key, keys | model_keys)} steady_state keys: "
                     f"{', '.join(sorted(keys))}; model {model!r} keys: {', '.join(sorted(model_keys))}"
                 )
+        solver = table.get("solver", SteadyStateOptions.solver)
+        foreign = sorted(set(table) & (ADAM_KEYS if solver == "relax" else RELAX_KEYS if solver == "adam" else set()))
+        if foreign:
+            other = "adam" if solver == "relax" else "relax"
+            raise ConfigError(f"{where}: {', '.join(foreign)} set the {other} solver: add solver = {other!r} or drop them")
         options = parse_options(SteadyStateOptions, table, where, ignore={"kind"} | model_keys)
         options.model_options = parse_options(
             model_cls, {k: v for k, v in table.items() if k in model_keys}, f"{where} model {model!r}"
@@ -257,6 +310,15 @@ class SteadyState(Method):
         self.sampler = ConstrainedDirectSampler(outcome_hilbert(problem.n_sites), self.model.local_space)
         variables = self.model.init(jax.random.PRNGKey(o.seed), jnp.zeros((1, problem.n_sites)))
         self.params = variables["params"]
+        self.engine = None
+        if o.solver == "relax":
+            from .povm_dynamics import POVMEngine
+
+            self.engine = POVMEngine(_EngineSpec(problem, _EngineOptions(
+                povm=o.povm, model_options=dataclasses.asdict(o.model_options), seed=o.seed,
+                n_samples=o.n_samples, inner_iter=o.inner_iter, diag_shift=o.diag_shift,
+            )))
+            self.model = self.engine.model
         decays = o.learning_rate_final is not None and o.learning_rate_final != o.learning_rate
         self.optimizer = _adam(o.learning_rate, o.learning_rate_final if decays else None, o.n_iter if decays else 0)
         self.opt_state = self.optimizer.init(self.params)
@@ -286,6 +348,8 @@ class SteadyState(Method):
         return int(sum(x.size for x in jax.tree_util.tree_leaves(self.params)))
 
     def run(self, start: int, recorder: Recorder) -> None:
+        if self.engine is not None:
+            return self._relax(start, recorder)
         o = self.options
         for step in range(start, o.n_iter):
             b = self.sample(o.n_samples, jax.random.fold_in(self._key, step))
@@ -301,7 +365,29 @@ class SteadyState(Method):
             if recorder.checkpoint_due(step) or step == o.n_iter - 1:
                 recorder.checkpoint(step + 1, self.state_dict())
 
+    def _relax(self, start: int, recorder: Recorder) -> None:
+        o, eng = self.options, self.engine
+        if start == 0:
+            # the maximally mixed state, rho = 1/2 per site: q(a) = tr(M^a) / 2
+            q = np.tile(np.trace(eng.povm.elements, axis1=1, axis2=2).real / 2, (self.problem.n_sites, 1))
+            eng.prepare(q)
+        for step in range(start, o.n_iter):
+            dt = min(o.dt, o.dt_initial * DT_GROWTH**step)
+            info = eng.step(dt, implicit=1.0)
+            r = eng.step_r
+            values = self._measure(eng.measured_samples)
+            values["cost"], values["cost_error"] = _stats(np.abs(r) if o.cost == "l1" else r**2)
+            values.update(dt=dt, residual=info["residual"], fit_residual=info["fit_residual"], iterations=info["iterations"])
+            if not (np.isfinite(values["cost"]) and np.isfinite(info["residual"])):
+                values["energy"] = float("nan")  # the recorder stops the run with its message
+            recorder.record(step, values)
+            if recorder.checkpoint_due(step) or step == o.n_iter - 1:
+                recorder.checkpoint(step + 1, self.state_dict())
+        self.params = eng.unravel(eng.theta)
+
     def state_dict(self) -> dict[str, Any]:
+        if self.engine is not None:
+            return dict(self.engine.state_dict())
         tree = {
             "params": flax.serialization.to_state_dict(self.params),
             "opt_state": flax.serialization.to_state_dict(self.opt_state),
@@ -309,6 +395,10 @@ class SteadyState(Method):
         return jax.tree_util.tree_map(np.asarray, tree)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self.engine is not None:
+            self.engine.load_state_dict(state)
+            self.params = self.engine.unravel(self.engine.theta)
+            return
         self.params = jax.tree_util.tree_map(
             jnp.asarray, flax.serialization.from_state_dict(self.params, state["params"])
         )

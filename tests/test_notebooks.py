@@ -43,9 +43,12 @@ def execute(name: str, cwd: Path) -> dict:
 def test_notebooks_are_committed_with_outputs():
     """GitHub shows the committed outputs: every notebook's figure cell must hold its PNG."""
     names = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
-    # each has its test below, or in a file of its own (test_notebook_anyon_chain.py: the two
-    # workers of `make test` take files, and one file of every notebook serialises them)
-    assert names == ["anyon_chain.ipynb", "j1j2.ipynb", "tj.ipynb", "u1_qlm_dynamics.ipynb", "z2_phase_diagram.ipynb"]
+    # each has its test below, or in a file of its own (test_notebook_anyon_chain.py and
+    # test_notebook_open_systems.py: the two workers of `make test` take files, and one file of
+    # every notebook serialises them)
+    assert names == [
+        "anyon_chain.ipynb", "j1j2.ipynb", "open_systems.ipynb", "tj.ipynb", "u1_qlm_dynamics.ipynb", "z2_phase_diagram.ipynb"
+    ]
     for name in names:
         nb = nbformat.read(NOTEBOOKS / name, as_version=4)
         assert "parameters" in nb.cells[1].metadata.get("tags", []), name

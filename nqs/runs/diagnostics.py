@@ -19,6 +19,9 @@ REL_MARGIN = 1e-3
 """... and this fraction of the energy's magnitude (so a tiny error bar alone never fires)."""
 VARIANCE_GROWTH = 10.0
 """The final variance may exceed the training variances' median by at most this factor."""
+COST_GROWTH = 3.0
+"""Steady states: the final ``cost`` (``||A P||``) may exceed the lowest one of the run's second
+half by at most this factor."""
 ZERO_ENERGY_PER_SITE = 1e-9
 """An exact energy below this per site in magnitude counts as zero (a Rokhsar-Kivelson point of
 the link models): no relative error is defined there, only the error per site."""
@@ -56,7 +59,8 @@ def run_warnings(history: Mapping[str, Sequence[float]], final: Mapping[str, Any
     Fires on: a non-finite final energy; a final estimate above the training energies of the
     last steps by more than ``SIGMAS`` combined errors and ``REL_MARGIN``; a final variance
     ``VARIANCE_GROWTH`` times the training variances; an energy below the exact one by as
-    much (variational bound broken: wrong sector or a biased estimate); a sector leak.
+    much (variational bound broken: wrong sector or a biased estimate); a sector leak; a steady
+    state's final ``cost`` :data:`COST_GROWTH` times its best in the second half of the run.
     """
     out: list[str] = []
     e = float(final["energy"])
@@ -89,6 +93,15 @@ def run_warnings(history: Mapping[str, Sequence[float]], final: Mapping[str, Any
         out.append(
             f"the energy {e:.8f} is below the exact {exact:.8f} of the problem's sector: the state "
             "left the sector or the estimate is biased"
+        )
+    costs = np.asarray(history.get("cost", []), dtype=float)
+    costs = costs[len(costs) // 2:]
+    costs = costs[np.isfinite(costs)]
+    cost = final.get("cost")
+    if cost is not None and len(costs) >= 3 and not cost <= COST_GROWTH * costs.min():
+        out.append(
+            f"the final cost {cost:.3g} is {cost / costs.min():.1f} times the lowest of the run's second half "
+            f"({costs.min():.3g}): the last steps moved away from the steady state"
         )
     leak = final.get("sector_leak", final.get("sector_penalty"))
     if leak is not None and np.isfinite(leak) and leak > 1e-6:

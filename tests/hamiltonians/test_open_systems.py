@@ -321,9 +321,20 @@ def test_povm_refuses_non_qubits():
 
 
 @pytest.mark.parametrize("case", ["xyz_2x2_obc", "complex_jumps"])
-def test_steady_state_by_arnoldi_equals_lu(case):
-    # the two solvers of lindblad.steady_state (used above and below 6 spins) agree
+def test_steady_state_solvers_agree(case):
+    # the solvers of lindblad.steady_state (LU up to 6 spins, relaxation above) agree
     p = _problem(case)
     lu = lindblad.steady_state(p, method="lu")
-    arnoldi = lindblad.steady_state(p, method="arnoldi")
-    assert np.abs(lu - arnoldi).max() < 1e-9  # ARPACK tol 1e-13 on a gap of O(gamma)
+    assert np.abs(lu - lindblad.steady_state(p, method="relax")).max() < 1e-9
+    assert np.abs(lu - lindblad.steady_state(p, method="arnoldi")).max() < 1e-9  # ARPACK tol 1e-13, gap O(gamma)
+
+
+def test_steady_state_relaxation_reports_a_tiny_gap():
+    # decay at rate 1e-7: relaxation takes ~1e7, beyond RELAX_T_MAX, so "relax" must refuse
+    # rather than return the unrelaxed state; LU has no such limit
+    p = hamiltonians.get("dissipative_ising", L=2, g=1.0, gamma=1e-7, pbc=False)
+    with pytest.raises(ValueError, match="not relaxed"):
+        lindblad.steady_state(p, method="relax")
+    assert abs(np.trace(lindblad.steady_state(p, method="lu")) - 1) < 1e-12
+    with pytest.raises(ValueError, match="method must be"):
+        lindblad.steady_state(p, method="eigs")

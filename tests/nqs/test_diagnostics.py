@@ -63,3 +63,14 @@ def test_no_relative_error_of_a_zero_exact_energy():
     assert "relative_error" not in out and out["error_per_site"] == pytest.approx(1.5e-6 / 16)
     assert summarize(-9.0, 16, -10.0)["relative_error"] == pytest.approx(0.1)
     assert _fmt(None, ".2e") == "-"
+
+
+def test_a_steady_state_that_drifted_away_warns():
+    """``cost`` (``||A P||``) of a relaxation: noisy around 0.03 in the second half; a final 0.12
+    fires, a final 0.05 (within the scatter) does not."""
+    rng = np.random.default_rng(3)
+    h = _history(rng, n=30)
+    h["cost"] = list(np.r_[np.geomspace(0.9, 0.05, 10), 0.03 * (1 + 0.3 * rng.uniform(-1, 1, 20))])
+    assert run_warnings(h, {"energy": -10.0, "energy_error": 0.01, "cost": 0.05}, None) == []
+    (w,) = run_warnings(h, {"energy": -10.0, "energy_error": 0.01, "cost": 0.12}, None)
+    assert "moved away from the steady state" in w
