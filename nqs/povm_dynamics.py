@@ -13,7 +13,9 @@ weighted squares of Luo's L1 cost, a least-squares problem, minimised by Levenbe
 Gauss-Newton steps. Each step fits on exact samples of ``P``, then refits with as many samples
 of the fitted ``P'`` added (weights of the mixture: the estimator stays unbiased), and records
 the residual on an independent batch (``residual``) and on its own samples (``fit_residual``).
-The initial product state is fitted the same way (``C = E_{b~P_0} (P'(b)/P_0(b) - 1)^2``).
+The initial product state is fitted the same way (``C = E_{b~P_0} (P'(b)/P_0(b) - 1)^2``);
+``step(dt, implicit=1)`` is backward Euler instead (the steady-state relaxation of
+:mod:`nqs.steady_state`). The Jacobian takes one gradient per distinct string of the rows.
 Observables: ``<O> = E_{a~P'} tr(N^a O)`` with Monte Carlo errors on ``n_samples_measure`` fresh
 samples. The checkpoint holds the parameters, the last step's change and the random key.
 """
