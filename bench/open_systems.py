@@ -32,25 +32,18 @@ import hamiltonians
 from report import previous, write
 from nqs.ndm import ndm_steady_state
 from nqs.runs.methods import NullRecorder
+from nqs.steady_state import exact_observables, observable_terms
 
 OBS = ("sx", "sz", "szsz")
 
 
 def obs_terms(problem) -> dict[str, list]:
-    n, bonds = problem.n_sites, list(problem.geometry.bonds)
-    return {
-        "sx": [(1.0 / n, (("X", i),)) for i in range(n)],
-        "sz": [(1.0 / n, (("Z", i),)) for i in range(n)],
-        "szsz": [(1.0 / len(bonds), (("Z", i), ("Z", j))) for i, j in bonds],
-    }
+    return {k: v for k, v in observable_terms(problem).items() if k in OBS}
 
 
 def exact(problem) -> tuple[dict[str, float], float]:
-    from hamiltonians import lindblad
-
     t0 = time.perf_counter()
-    rho = lindblad.steady_state(problem, max_states=2**problem.n_sites)
-    vals = {k: float(np.real(lindblad.expectation(problem, rho, t))) for k, t in obs_terms(problem).items()}
+    vals = exact_observables(problem, max_states=2**problem.n_sites)
     return vals, time.perf_counter() - t0
 
 

@@ -133,18 +133,21 @@ class _EngineSpec:
     names: tuple = ()
 
 
-def outcome_observables(problem: Problem, povm: pv.POVM) -> dict[str, pv.OutcomeObservable]:
-    """``Q_O`` of ``H`` (``energy``) and of the site-averaged ``sigma^x``, ``sigma^z`` and the
-    bond-averaged ``sigma^z sigma^z``."""
-    n, space = problem.n_sites, problem.local_space
-    bonds = list(problem.geometry.bonds)
-    terms = {
+def observable_terms(problem: Problem) -> dict[str, list]:
+    """The recorded observables as terms: ``energy`` (``H``), the site averages ``sx``, ``sz`` of
+    ``sigma^x``, ``sigma^z`` and the bond average ``szsz`` of ``sigma^z sigma^z``."""
+    n, bonds = problem.n_sites, list(problem.geometry.bonds)
+    return {
         "energy": list(problem.terms),
         "sx": [(1.0 / n, (("X", i),)) for i in range(n)],
         "sz": [(1.0 / n, (("Z", i),)) for i in range(n)],
         "szsz": [(1.0 / len(bonds), (("Z", i), ("Z", j))) for i, j in bonds],
     }
-    return {k: pv.observable(t, space, povm) for k, t in terms.items() if t}
+
+
+def outcome_observables(problem: Problem, povm: pv.POVM) -> dict[str, pv.OutcomeObservable]:
+    """``Q_O`` of each of :func:`observable_terms`."""
+    return {k: pv.observable(t, problem.local_space, povm) for k, t in observable_terms(problem).items() if t}
 
 
 def exact_observables(problem: Problem, max_states: int = 1 << 10, method: str = "auto") -> dict[str, float]:
@@ -153,14 +156,7 @@ def exact_observables(problem: Problem, max_states: int = 1 << 10, method: str =
     from hamiltonians import lindblad
 
     rho = lindblad.steady_state(problem, max_states, method)
-    n, bonds = problem.n_sites, list(problem.geometry.bonds)
-    terms = {
-        "energy": list(problem.terms),
-        "sx": [(1.0 / n, (("X", i),)) for i in range(n)],
-        "sz": [(1.0 / n, (("Z", i),)) for i in range(n)],
-        "szsz": [(1.0 / len(bonds), (("Z", i), ("Z", j))) for i, j in bonds],
-    }
-    return {k: float(np.real(lindblad.expectation(problem, rho, t))) for k, t in terms.items() if t}
+    return {k: float(np.real(lindblad.expectation(problem, rho, t))) for k, t in observable_terms(problem).items() if t}
 
 
 def all_outcomes(n_sites: int) -> np.ndarray:
