@@ -10,7 +10,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-VARIANTS = {"vit_single": ("vit", "precision = 'single'")}
+VARIANTS = {"vit_double": ("vit", "precision = 'double'")}
 """Benchmark rows of a model with other than its default options: row name -> (model, the
 ``[method]`` lines that differ). Shared by the benchmarks that run variants."""
 

@@ -11,8 +11,8 @@ parameters; XLA counts a ``scan``/``while`` body once, so :func:`loop_flops` mul
 bodies by their trip counts. ``fraction_of_dense`` divides the achieved rate by that of a dense
 float64 product measured in the same process just before the row (:func:`dense_gflops`).
 
-Problems: ``j1j2`` LxL (J2=0.5) for ``transformer``, ``ar_rnn``, ``vit`` (``vit_single``: its encoder in
-single precision) and NetKet's ``gcnn``
+Problems: ``j1j2`` LxL (J2=0.5) for ``transformer``, ``ar_rnn``, ``vit`` (``vit_double``: its encoder in
+double precision) and NetKet's ``gcnn``
 and ``rbm_symm``; ``tj`` LxL with ``L^2/8`` holes (even, >= 2) for ``hfds``; ``z2_gauge`` LxL (h=0.3) for ``gauge_transformer``,
 up to 6x6 only: its Gauss-law automaton keeps the first row of vertices open, ``2^(2L+1)``
 states per depth (131,072 at 8x8, two tables of 128 x 131,072 x 2 entries), which is where the
@@ -52,7 +52,7 @@ MODELS = {
     "rbm_symm": "name = 'j1j2'\nLx = {L}\nLy = {L}\nJ2 = 0.5",
     "hfds": "name = 'tj'\nLx = {L}\nLy = {L}\nn_holes = {holes}",
     "gauge_transformer": "name = 'z2_gauge'\nLx = {L}\nLy = {L}\nh = 0.3",
-    "vit_single": "name = 'j1j2'\nLx = {L}\nLy = {L}\nJ2 = 0.5",
+    "vit_double": "name = 'j1j2'\nLx = {L}\nLy = {L}\nJ2 = 0.5",
 }
 
 

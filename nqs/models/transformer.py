@@ -336,7 +336,7 @@ def build_transformer(problem: Problem, o: TransformerOptions) -> ARTransformer:
     if o.phase == "vit":
         from . import vit
 
-        phase_net = vit.build(problem, vit.ViTOptions(symmetrize="space_group", sign_prior="none"))
+        phase_net = vit.build(problem, vit.ViTOptions(symmetrize="space_group", sign_prior="none", precision="double"))
         learn = False
     else:
         phase_net, learn = None, not phase_is_fixed(problem, o.phase, prior)
@@ -372,7 +372,7 @@ def check_transformer(problem: Problem, o: TransformerOptions) -> str | None:
     if o.phase == "vit":
         from . import vit
 
-        reason = vit._fits(problem) or vit.check(problem, vit.ViTOptions(symmetrize="space_group", sign_prior="none"))
+        reason = vit._fits(problem) or vit.check(problem, vit.ViTOptions(symmetrize="space_group", sign_prior="none", precision="double"))
         if reason:
             return f"phase 'vit' uses a ViT of the configuration: {reason}; use phase = 'learned'"
     reason = check_symmetrize(problem, o.symmetrize)

@@ -250,10 +250,13 @@ class ViTOptions:
     structure at ``J2 = 0.5``, at 8 times the cost per amplitude. ``translations``: the translations
     inside a patch only (full translation invariance, ``px * py`` evaluations); ``none``: patch
     translations only."""
-    precision: Literal["double", "single"] = "double"
-    """Arithmetic of the encoder (embedding and blocks, the bulk of the cost): ``double``, or
-    ``single`` (float32, weights kept in double and cast); the patch sum, the output layer and
-    the average over symmetry images stay in double either way."""
+    precision: Literal["double", "single"] = "single"
+    """Arithmetic of the encoder (embedding and blocks, the bulk of the cost): ``single``
+    (float32, weights kept in double and cast; the default), or ``double``. The patch sum, the
+    output layer, ``log cosh`` and the average over symmetry images stay in double either way, so
+    ``log psi`` carries the encoder's float32 round-off, about 1e-7 of ``|log psi|``: amplitude
+    ratios in local energies off by about 1e-5 relative at 6x6, far below the statistical errors
+    of VMC, for a step about 2/3 as long (``docs/benchmarks/vmc_step_cost.md``)."""
     eval_chunk: int = 256
     """Configurations per evaluation of the network: larger batches (the local energies:
     samples x connected configurations) are mapped in chunks of this size; bounds the memory."""

@@ -34,7 +34,9 @@ MODELS = {
     # exact direct sampling: one "chain" per device
     "transformer": 'model = "transformer"\nd_model = 8\nn_heads = 2\nn_layers = 1\nproject_amplitude = false\n',
     # Metropolis: 16 chains, 8 per process
-    "vit": 'model = "vit"\npatch_size = [2, 1]\nd_model = 8\nn_heads = 2\nn_layers = 1\nn_chains = 16\n',
+    # double precision: the comparisons are to round-off, and float32 round-off that differs
+    # with the per-process batch shapes can flip a Metropolis decision
+    "vit": 'model = "vit"\npatch_size = [2, 1]\nd_model = 8\nn_heads = 2\nn_layers = 1\nn_chains = 16\nprecision = "double"\n',
 }
 
 

@@ -22,7 +22,8 @@ def _translated(x: np.ndarray, perm: np.ndarray) -> np.ndarray:
 
 
 def _model_and_params(problem, **options):
-    model = model_spec("vit").build(problem, ViTOptions(**options))
+    # double precision unless asked: the structural tests below hold to double round-off
+    model = model_spec("vit").build(problem, ViTOptions(**{"precision": "double", **options}))
     hi, _ = problem.to_netket()
     x = np.asarray(hi.random_state(jax.random.PRNGKey(0), 16))
     params = model.init(jax.random.PRNGKey(1), x)
@@ -163,7 +164,7 @@ def test_single_precision_encoder_matches_double():
     # between configurations (what local energies use) keep that accuracy
     problem = hamiltonians.get("j1j2", Lx=4, Ly=4, J2=0.5)
     model, params, x = _model_and_params(problem)
-    single = model_spec("vit").build(problem, ViTOptions(precision="single"))
+    single = model_spec("vit").build(problem, ViTOptions())  # single precision: the default
     assert jax.tree_util.tree_structure(single.init(jax.random.PRNGKey(1), x)) == jax.tree_util.tree_structure(params)
     double_log, single_log = np.asarray(model.apply(params, x)), np.asarray(single.apply(params, x))
     assert single_log.dtype == np.complex128
