@@ -7,8 +7,11 @@ Rows (``bench/results/open_systems.json``):
   512 samples, ``d_model = 16``, two layers), observables from 32768 final samples. ``ndm``:
   NetKet's ``NDM(beta=1)`` and ``SteadyState`` driver with the settings of its dissipative Ising
   example (2000 samples, 300 iterations; :mod:`nqs.ndm`). Reference: the exact steady state
-  (:func:`hamiltonians.lindblad.steady_state`) up to ``--exact-max`` sites; beyond, the engines
-  only meet each other (``dev_*`` empty). ``samples`` counts every draw (training and measurement).
+  (:func:`hamiltonians.lindblad.steady_state`) up to ``--exact-max`` sites; beyond, the time
+  averages of one quantum-jump trajectory (:mod:`hamiltonians.trajectories`, ``--trajectory-time``
+  after a burn-in of 20, block errors in ``ref_*_err``), one row ``engine = "trajectory"`` per
+  ``(L, g)``. ``dev_*`` = engine - reference. ``samples`` counts every draw (training and
+  measurement).
 * ``dynamics``: dissipative XYZ on ``Lx x Ly`` (``Jx = 0.9``, ``Jy = 1.6``, ``Jz = 1``,
   ``gamma = 1``, periodic) from all up to ``t = 1``: ``kind = "evolve"`` with ``engine =
   "povm"`` against ``"exact"``; ``max_dev_sz`` is the largest deviation of the site-averaged
@@ -30,6 +33,7 @@ import numpy as np
 
 import hamiltonians
 from report import previous, write
+from hamiltonians.trajectories import jump_trajectory_averages
 from nqs.ndm import ndm_steady_state
 from nqs.runs.methods import NullRecorder
 from nqs.steady_state import exact_observables, observable_terms
@@ -66,13 +70,27 @@ def steady_rows(args, save) -> None:
     for L in args.sizes:
         for g in args.g:
             problem = hamiltonians.get("dissipative_ising", L=L, g=g)
-            ref, ref_s = exact(problem) if L <= args.exact_max else (None, None)
+            ref_err = {}
+            if L <= args.exact_max:
+                ref, ref_s = exact(problem)
+            elif args.trajectory_time > 0:
+                traj = jump_trajectory_averages(problem, obs_terms(problem), t_total=args.trajectory_time, seed=args.seed)
+                ref, ref_s = {k: traj[k]["mean"] for k in OBS}, traj["wall_seconds"]
+                ref_err = {k: traj[k]["error"] for k in OBS}
+                save({"kind": "steady", "L": L, "g": g, "engine": "trajectory", **ref,
+                      **{f"{k}_err": ref_err[k] for k in OBS}, "jumps": traj["jumps"],
+                      "t_total": args.trajectory_time, "wall_s": ref_s})
+                print(f"L = {L}, g = {g}: trajectory {ref} +- {ref_err} ({ref_s:.0f} s)", flush=True)
+            else:
+                ref, ref_s = None, None
             for engine in args.engines:
                 r = povm_steady(problem, args.seed) if engine == "povm" else ndm_steady_state(
                     problem, obs_terms(problem), n_iter=args.ndm_iter, n_samples=args.ndm_samples, seed=args.seed)
-                row = {"kind": "steady", "L": L, "g": g, "engine": engine, **r, "exact_s": ref_s}
+                row = {"kind": "steady", "L": L, "g": g, "engine": engine, **r, "reference": None if ref is None else (
+                    "exact" if L <= args.exact_max else "trajectory"), "ref_s": ref_s}
                 for k in OBS:
-                    row[f"exact_{k}"] = None if ref is None else ref[k]
+                    row[f"ref_{k}"] = None if ref is None else ref[k]
+                    row[f"ref_{k}_err"] = ref_err.get(k)  # None for the exact reference
                     row[f"dev_{k}"] = None if ref is None else r[k] - ref[k]
                 save(row)
                 print({k: row[k] for k in ("L", "g", "engine", "sx", "sz", "szsz", "dev_sx", "dev_sz", "dev_szsz", "wall_s")}, flush=True)
@@ -111,6 +129,8 @@ def main() -> None:
     ap.add_argument("--g", type=float, nargs="*", default=[0.5, 1.0, 2.0, 4.0])
     ap.add_argument("--engines", nargs="*", default=["povm", "ndm"], choices=["povm", "ndm"])
     ap.add_argument("--exact-max", type=int, default=8, help="exact steady state up to this many sites")
+    ap.add_argument("--trajectory-time", type=float, default=400.0,
+                    help="beyond --exact-max: length of the quantum-jump trajectory of the reference (0: none)")
     ap.add_argument("--ndm-iter", type=int, default=300)
     ap.add_argument("--ndm-samples", type=int, default=2000)
     ap.add_argument("--xyz", nargs="*", default=["3x3"], help="XYZ lattices LxxLy (none: no dynamics rows)")
