@@ -73,11 +73,14 @@ def steady_rows(args, save) -> None:
             ref_err = {}
             if L <= args.exact_max:
                 ref, ref_s = exact(problem)
+            elif args.trajectory_time > 0 and (done := _kept_trajectory(args, L, g)):
+                ref, ref_s = {k: done[k] for k in OBS}, done["wall_s"]
+                ref_err = {k: done[f"{k}_err"] for k in OBS}
             elif args.trajectory_time > 0:
                 traj = jump_trajectory_averages(problem, obs_terms(problem), t_total=args.trajectory_time, seed=args.seed)
                 ref, ref_s = {k: traj[k]["mean"] for k in OBS}, traj["wall_seconds"]
                 ref_err = {k: traj[k]["error"] for k in OBS}
-                save({"kind": "steady", "L": L, "g": g, "engine": "trajectory", **ref,
+                save({"kind": "steady", "L": L, "g": g, "engine": "trajectory", "seed": args.seed, **ref,
                       **{f"{k}_err": ref_err[k] for k in OBS}, "jumps": traj["jumps"],
                       "t_total": args.trajectory_time, "wall_s": ref_s})
                 print(f"L = {L}, g = {g}: trajectory {ref} +- {ref_err} ({ref_s:.0f} s)", flush=True)
@@ -94,6 +97,16 @@ def steady_rows(args, save) -> None:
                     row[f"dev_{k}"] = None if ref is None else r[k] - ref[k]
                 save(row)
                 print({k: row[k] for k in ("L", "g", "engine", "sx", "sz", "szsz", "dev_sx", "dev_sz", "dev_szsz", "wall_s")}, flush=True)
+
+
+def _kept_trajectory(args, L: int, g: float) -> dict | None:
+    """A kept trajectory row of the same ``(L, g)``, length and seed (``--keep``): the reference
+    is not recomputed."""
+    for r in args.kept:
+        if (r["kind"], r["L"], r["g"], r["engine"]) == ("steady", L, g, "trajectory") and r.get("t_total") == args.trajectory_time \
+                and r.get("seed", args.seed) == args.seed:
+            return r
+    return None
 
 
 def dynamics_rows(args, save) -> None:
@@ -141,7 +154,7 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the previous file's rows not measured now")
     args = ap.parse_args()
     args.xyz = [tuple(int(v) for v in s.split("x")) for s in args.xyz]
-    kept = previous("open_systems")["rows"] if args.keep else []
+    kept = args.kept = previous("open_systems")["rows"] if args.keep else []
     rows: list[dict] = []
 
     def save(row: dict, final: bool = False) -> None:

@@ -197,6 +197,16 @@ def _split(key, n: int):
     return jax.random.split(key, n)
 
 
+def usable_rows(rows: tuple, w: np.ndarray) -> tuple[tuple, np.ndarray]:
+    """The rows ``(b, conns, mels, log P(b), T(b))`` and weights ``w`` that enter a weighted fit.
+    A string drawn from another model of the sample mixture can be impossible under ``P`` to
+    double precision: its weight ``P / P_mix`` underflows to 0 while its target ``T = 1 + c R``
+    overflows, and ``0 * inf`` would make the loss NaN and every step rejected. Such rows add
+    nothing to the loss; they are dropped."""
+    keep = np.isfinite(w) & (w > 0) & np.isfinite(rows[3]) & np.isfinite(rows[4])
+    return tuple(np.asarray(x)[keep] for x in rows), w[keep]
+
+
 def product_distribution(config: np.ndarray, povm: pv.POVM) -> np.ndarray:
     """``q[k, a] = tr(|x_k><x_k| M^a)`` of a product configuration (``(n_sites, 4)``, rows sum to 1)."""
     x = np.asarray(config)
@@ -302,7 +312,8 @@ class POVMEngine:
         lp_b = self.log_prob(theta, b)
         k = conns.shape[1]
         lp_a = self.log_prob(theta, conns.reshape(-1, self.n)).reshape(-1, k)
-        self.last_r = np.sum(mels * np.exp(lp_a - lp_b[:, None]), axis=1)
+        with np.errstate(over="ignore", invalid="ignore"):  # strings impossible under P: usable_rows
+            self.last_r = np.sum(mels * np.exp(lp_a - lp_b[:, None]), axis=1)
         return b, conns.astype(np.int32), mels, lp_b, 1.0 + c_old * self.last_r
 
     def _fit(self, guess, rows: tuple, w: np.ndarray, c: float, iters: int) -> tuple[np.ndarray, float, int]:
@@ -313,7 +324,8 @@ class POVMEngine:
         design = self._design(rows, c)
 
         def loss_of(theta):
-            r, m = self._residuals(theta, rows, design)
+            with np.errstate(over="ignore", invalid="ignore"):  # a wild trial step: rejected below
+                r, m = self._residuals(theta, rows, design)
             r = r * sw
             return r, float(r @ r), m
 
@@ -355,7 +367,9 @@ class POVMEngine:
         if others:
             p_ref = np.exp(rows[3])
             p_mix = (p_ref + sum(np.exp(self.log_prob(t, uniq)) for t in others)) / (1 + len(others))
-            w = w * p_ref / p_mix
+            with np.errstate(divide="ignore", invalid="ignore"):
+                w = w * p_ref / p_mix
+        rows, w = usable_rows(rows, w)
         return self._fit(guess, rows, w, c, iters)
 
     def _residual(self, theta, new, key, c: float, c_old: float) -> float:

@@ -22,6 +22,8 @@ VARIANCE_GROWTH = 10.0
 COST_GROWTH = 3.0
 """Steady states: the final ``cost`` (``||A P||``) may exceed the lowest one of the run's second
 half by at most this factor."""
+PAULI_AVERAGES = ("sx", "sz", "szsz")
+"""Steady states: averages of Pauli products, within ``[-1, 1]`` for every density matrix."""
 ZERO_ENERGY_PER_SITE = 1e-9
 """An exact energy below this per site in magnitude counts as zero (a Rokhsar-Kivelson point of
 the link models): no relative error is defined there, only the error per site."""
@@ -60,7 +62,8 @@ def run_warnings(history: Mapping[str, Sequence[float]], final: Mapping[str, Any
     last steps by more than ``SIGMAS`` combined errors and ``REL_MARGIN``; a final variance
     ``VARIANCE_GROWTH`` times the training variances; an energy below the exact one by as
     much (variational bound broken: wrong sector or a biased estimate); a sector leak; a steady
-    state's final ``cost`` :data:`COST_GROWTH` times its best in the second half of the run.
+    state's final ``cost`` :data:`COST_GROWTH` times its best in the second half of the run, or
+    one of its :data:`PAULI_AVERAGES` outside ``[-1, 1]`` by more than ``SIGMAS`` errors.
     """
     out: list[str] = []
     e = float(final["energy"])
@@ -103,6 +106,14 @@ def run_warnings(history: Mapping[str, Sequence[float]], final: Mapping[str, Any
             f"the final cost {cost:.3g} is {cost / costs.min():.1f} times the lowest of the run's second half "
             f"({costs.min():.3g}): the last steps moved away from the steady state"
         )
+    if "cost" in final:  # a steady state's observables: an outcome distribution that is no state
+        for name in PAULI_AVERAGES:
+            v = final.get(name)
+            if v is not None and np.isfinite(v) and abs(v) > 1.0 + SIGMAS * float(final.get(f"{name}_error") or 0.0):
+                out.append(
+                    f"<{name}> = {v:.4g} +- {float(final.get(f'{name}_error') or 0.0):.1e} lies outside [-1, 1]: the "
+                    "learned outcome distribution is not that of a density matrix (collapsed onto few strings)"
+                )
     leak = final.get("sector_leak", final.get("sector_penalty"))
     if leak is not None and np.isfinite(leak) and leak > 1e-6:
         out.append(f"the state leaks out of the sector ({leak:.1e} of weight)")

@@ -74,3 +74,20 @@ def test_a_steady_state_that_drifted_away_warns():
     assert run_warnings(h, {"energy": -10.0, "energy_error": 0.01, "cost": 0.05}, None) == []
     (w,) = run_warnings(h, {"energy": -10.0, "energy_error": 0.01, "cost": 0.12}, None)
     assert "moved away from the steady state" in w
+
+
+def test_a_steady_state_outside_the_bounds_of_a_density_matrix_warns():
+    """An L = 16 relaxation collapsed onto one outcome string: sz = 3, szsz = 9 with zero errors,
+    impossible for any density matrix; values inside [-1, 1], or outside by less than their
+    errors allow, do not fire."""
+    rng = np.random.default_rng(4)
+    h = _history(rng, n=30)
+    h["cost"] = [0.05] * 30
+    base = {"energy": -10.0, "energy_error": 0.01, "cost": 0.05}
+    ok = {**base, "sx": 0.45, "sx_error": 0.003, "sz": -1.002, "sz_error": 0.002, "szsz": 0.7, "szsz_error": 0.004}
+    assert run_warnings(h, ok, None) == []
+    bad = {**base, "sx": 0.0, "sx_error": 0.0, "sz": 3.0, "sz_error": 0.0, "szsz": 9.0, "szsz_error": 0.0}
+    warns = run_warnings(h, bad, None)
+    assert len(warns) == 2 and all("not that of a density matrix" in w for w in warns)
+    assert "<sz> = 3" in warns[0] and "<szsz> = 9" in warns[1]
+    assert run_warnings(h, {"energy": -10.0, "sz": 3.0}, None) == []  # not a steady state: no bound applies

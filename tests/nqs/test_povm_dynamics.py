@@ -225,3 +225,28 @@ def test_fit_jacobian_over_distinct_strings_is_the_derivative_of_the_residuals(i
         eps = 1e-6
         fd = (eng._residuals(theta + eps * v, rows, design)[0] - eng._residuals(theta - eps * v, rows, design)[0]) / (2 * eps)
         np.testing.assert_allclose(jac @ v, fd, rtol=1e-5, atol=1e-7)
+
+
+def test_fit_drops_strings_impossible_under_the_reference_model():
+    """The second fit round draws from a mixture of the reference model and the fitted one; a
+    string of the fitted model can have probability 0 under a sharply peaked reference (log P
+    below -745), weight 0 and an infinite target. Those rows must not turn the loss into NaN
+    (which rejected every step of an L = 16 steady-state run): the fit stays finite and moves."""
+    import jax
+
+    from nqs.povm_dynamics import usable_rows
+
+    problem = hamiltonians.get("dissipative_xyz", Lx=3, Ly=1, pbc=False)
+    method = Evolve(problem, _open(problem, engine="povm", t_final=0.1, dt=0.1, n_samples=64,
+                                   model_options={"d_model": 8, "n_heads": 2, "n_layers": 1}))
+    eng = method.engine
+    rng = np.random.default_rng(2)
+    theta = 400.0 * rng.standard_normal(eng.theta.size)  # a reference with nearly all weight on few strings
+    other = eng.theta + 0.3 * rng.standard_normal(eng.theta.size)  # nearly uniform over the 64 strings
+    x = np.concatenate([eng.sample(theta, jax.random.PRNGKey(1), 64), eng.sample(other, jax.random.PRNGKey(2), 64)])
+    assert np.any(eng.log_prob(theta, np.unique(x, axis=0)) < -745.0)  # exp underflows to 0 there
+    new, loss, _ = eng._fit_step(theta, theta, x, [other], 1.0, 0.0, 3)
+    assert np.isfinite(loss) and np.all(np.isfinite(new))
+    rows, w = usable_rows((np.zeros((3, 2)), np.zeros((3, 1, 2)), np.ones((3, 1)), np.array([-1.0, -np.inf, -1.0]),
+                           np.array([1.0, np.nan, np.inf])), np.array([0.5, 0.0, 0.5]))
+    assert len(w) == 1 and rows[3].tolist() == [-1.0]
