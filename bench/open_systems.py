@@ -32,8 +32,8 @@ import time
 import numpy as np
 
 import hamiltonians
-from report import previous, write
 from hamiltonians.trajectories import jump_trajectory_averages
+from report import previous, write
 from nqs.ndm import ndm_steady_state
 from nqs.runs.methods import NullRecorder
 from nqs.steady_state import exact_observables, observable_terms

@@ -370,6 +370,11 @@ class POVMEngine:
             with np.errstate(divide="ignore", invalid="ignore"):
                 w = w * p_ref / p_mix
         rows, w = usable_rows(rows, w)
+        if not len(w):
+            raise FloatingPointError(
+                "POVM fit: no sample has a finite residual target (the probability ratios of connected "
+                "outcome strings overflow): the model has run away; the run cannot continue from this state"
+            )
         return self._fit(guess, rows, w, c, iters)
 
     def _residual(self, theta, new, key, c: float, c_old: float) -> float:
