@@ -247,6 +247,10 @@ def test_fit_drops_strings_impossible_under_the_reference_model():
     assert np.any(eng.log_prob(theta, np.unique(x, axis=0)) < -745.0)  # exp underflows to 0 there
     new, loss, _ = eng._fit_step(theta, theta, x, [other], 1.0, 0.0, 3)
     assert np.isfinite(loss) and np.all(np.isfinite(new))
+    # a model whose probabilities are all unusable stops the run with a message, not a numpy error
+    broken = np.full_like(theta, np.nan)
+    with pytest.raises(FloatingPointError, match="no sample has a finite residual target"):
+        eng._fit_step(broken, broken, x, [], 1.0, 0.0, 3)
     rows, w = usable_rows((np.zeros((3, 2)), np.zeros((3, 1, 2)), np.ones((3, 1)), np.array([-1.0, -np.inf, -1.0]),
                            np.array([1.0, np.nan, np.inf])), np.array([0.5, 0.0, 0.5]))
     assert len(w) == 1 and rows[3].tolist() == [-1.0]
