@@ -21,7 +21,6 @@ import time
 from typing import Callable, Sequence
 
 import numpy as np
-import scipy.sparse as sp
 from scipy.integrate import solve_ivp
 
 from .lindblad import operator_matrix
@@ -58,10 +57,10 @@ def jump_trajectory_averages(
         raise ValueError(f"{problem.label}: more than {max_states} states for a state-vector trajectory")
     space = problem.local_space
     h = operator_matrix(problem.terms, space, basis)
-    jumps = [operator_matrix(j, space, basis).tocsr() for j in problem.jumps]
+    jumps = [operator_matrix(j, space, basis) for j in problem.jumps]
     decay = sum((lk.conj().T @ lk) for lk in jumps)
     generator = (-1j * (h - 0.5j * decay)).tocsr()  # d psi / dt = -i H_eff psi
-    ops = {k: sp.csr_matrix(operator_matrix(t, space, basis)) for k, t in observables.items()}
+    ops = {k: operator_matrix(t, space, basis) for k, t in observables.items()}
     rng = np.random.default_rng(seed)
     psi = np.zeros(len(basis), dtype=complex)
     psi[rng.integers(len(basis))] = 1.0
