@@ -231,7 +231,7 @@ def test_fit_drops_strings_impossible_under_the_reference_model():
     """The second fit round draws from a mixture of the reference model and the fitted one; a
     string of the fitted model can have probability 0 under a sharply peaked reference (log P
     below -745), weight 0 and an infinite target. Those rows must not turn the loss into NaN
-    (which rejected every step of an L = 16 steady-state run): the fit stays finite and moves."""
+    (which rejected every step of an L = 16 steady-state run): the fit stays finite."""
     import jax
 
     from nqs.povm_dynamics import usable_rows
