@@ -17,10 +17,14 @@ up orbitals). The rows of the occupied modes are stacked in **increasing mode in
 the ordering of ``prod c^dag_m |0>`` behind the fermionic signs of the t-J operator
 (:mod:`hamiltonians.projected_operator`), so the determinant carries the exact fermionic sign.
 
+Pairing frame (``particle_hole_down``): the rows are the occupied up modes and the *empty* down
+modes (down spins after a particle-hole transformation), ``M = N_up + N - N_dn`` of them, times
+``(-1)^(sum of the empty down modes' indices)``; a determinant there is a number-projected BCS
+state, so singlet pairing is in the ansatz from the start.
+
 Initialisation: the hidden rows start at ``[0 | 1]`` (plus small noise), so the determinant
-starts as the Slater determinant of the first ``N_e`` orbital columns, which are the occupied
-orbitals of a mean-field Hamiltonian (nearest-neighbour hopping ``-t`` plus a staggered field
-favouring Néel order, a good start for the t-J model close to half filling).
+starts as the mean-field determinant of the first ``M`` orbital columns: hopping ``-t`` plus a
+staggered field (Néel order), with d-wave pairing in the pairing frame.
 """
 
 from __future__ import annotations
@@ -49,7 +53,8 @@ class HFDS(nn.Module):
     n_orbitals: int
     """Lattice sites ``N``; configurations have ``2 N`` occupations (down block, up block)."""
     n_electrons: int
-    """Electrons ``N_e`` (the number of occupied modes of every configuration)."""
+    """Determinant rows of the configuration: ``N_e`` electrons, or ``N_up + N - N_dn`` in the
+    pairing frame."""
     n_hidden: int = 4
     """Hidden fermions ``N_h``: hidden rows produced by the network."""
     hidden_width: int = 32
@@ -58,8 +63,10 @@ class HFDS(nn.Module):
     """Hidden layers of that network."""
     jastrow: bool = True
     """Multiply by ``exp(sum_ij n_i V_ij n_j + s_i W_ij s_j)`` (charge and spin Jastrow)."""
+    particle_hole_down: bool = False
+    """Pairing frame: rows are the occupied up and the empty down modes (module docstring)."""
     orbitals_init: Any = None
-    """``(2N, N_e)`` initial electron orbitals (``HashableArray``); default random."""
+    """``(2N, n_electrons)`` initial orbitals (``HashableArray``); default random."""
     noise: float = 1e-2
     """Scale of the random part of the initial parameters."""
     param_dtype: Any = np.float64
@@ -89,8 +96,15 @@ class HFDS(nn.Module):
             return phi
 
         phi = self.param("orbitals", init_orbitals, (n_modes, size), self.param_dtype)
+        occ = occ.reshape(-1, n_modes)
+        n = self.n_orbitals
+        if self.particle_hole_down:
+            # |empty down E, up U> = (-1)^(N N_up + sum E) |n> for the vacuum with every down
+            # mode filled; N N_up is fixed by the sector, sum E is the sign carried here
+            occ = jnp.concatenate([~occ[:, :n], occ[:, n:]], axis=1)
+            odd_holes = (occ[:, :n] @ np.arange(n)) % 2
         # occupied modes in increasing mode index: the operator's fermionic ordering
-        idx = jax.vmap(lambda o: jnp.nonzero(o, size=n_e, fill_value=0)[0])(occ.reshape(-1, n_modes))
+        idx = jax.vmap(lambda o: jnp.nonzero(o, size=n_e, fill_value=0)[0])(occ)
         rows = phi[idx]  # (batch, N_e, N_e + N_h)
 
         mats = [rows]
@@ -113,10 +127,11 @@ class HFDS(nn.Module):
             mats.append(chi.reshape(-1, n_h, size))
         m = jnp.concatenate(mats, axis=1)
         sign, logabs = jnp.linalg.slogdet(m)
+        if self.particle_hole_down:
+            sign = jnp.where(odd_holes == 1, -sign, sign)
         log_psi = logabs.astype(jnp.complex128) + jnp.log(sign.astype(jnp.complex128))
 
         if self.jastrow:
-            n = self.n_orbitals
             xs = x.reshape(-1, n_modes).astype(np.float64)
             charge = xs[:, :n] + xs[:, n:]
             spin = xs[:, n:] - xs[:, :n]
@@ -127,30 +142,72 @@ class HFDS(nn.Module):
         return log_psi
 
 
+def _mean_field_terms(problem: Problem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(hopping, d-wave bond signs, sublattice parity)`` on the sites; the hopping carries a
+    tiny fixed site-dependent splitting so that degenerate shells choose a definite subspace
+    (not random: reproducible orbitals)."""
+    geo = problem.geometry
+    n = problem.n_sites
+    t = float(problem.params.get("t", 1.0))
+    hop, dwave = np.zeros((n, n)), np.zeros((n, n))
+    for i, j in geo.bonds:
+        hop[i, j] -= t
+        hop[j, i] -= t
+        # d_{x^2 - y^2}: + on bonds along x, - along y (wrapping bonds included)
+        along_x = geo.coords[i][0] != geo.coords[j][0]
+        dwave[i, j] += 1.0 if along_x else -1.0
+        dwave[j, i] = dwave[i, j]
+    parity = np.where(geo.coords.sum(axis=1) % 2 == 0, 1.0, -1.0)
+    return hop + np.diag(1e-3 * np.linspace(-1.0, 1.0, n)), dwave, parity
+
+
 def mean_field_orbitals(problem: Problem, staggered_field: float) -> np.ndarray:
     """``(2N, N_e)`` occupied orbitals of ``-t`` hopping on the bonds plus a staggered field.
 
     The field ``-h (-1)^(x+y) s`` (``s = +-1`` for up/down) favours up electrons on the even
     sublattice and down ones on the odd one. Columns ``0 .. N_dn-1`` hold the lowest down
-    orbitals (non-zero in the down block only), the next ``N_up`` the lowest up orbitals; a tiny
-    fixed perturbation makes degenerate shells choose a definite subspace.
+    orbitals (non-zero in the down block only), the next ``N_up`` the lowest up orbitals.
     """
-    geo = problem.geometry
     n = problem.n_sites
-    t = float(problem.params.get("t", 1.0))
-    hop = np.zeros((n, n))
-    for i, j in geo.bonds:
-        hop[i, j] -= t
-        hop[j, i] -= t
-    parity = np.where(geo.coords.sum(axis=1) % 2 == 0, 1.0, -1.0)
-    # fixed site-dependent splitting of degenerate levels (not random: reproducible orbitals)
-    tie = 1e-3 * np.linspace(-1.0, 1.0, n)
+    hop, _, parity = _mean_field_terms(problem)
     n_up, n_dn = int(problem.sector["n_up"]), int(problem.sector["n_dn"])
     out = np.zeros((2 * n, n_up + n_dn))
     for block, (s, count, col) in enumerate(((-1.0, n_dn, 0), (1.0, n_up, n_dn))):
-        e, v = np.linalg.eigh(hop + np.diag(-staggered_field * s * parity + tie))
+        e, v = np.linalg.eigh(hop + np.diag(-staggered_field * s * parity))
         out[block * n : (block + 1) * n, col : col + count] = v[:, :count]
     return out
+
+
+def paired_mean_field_orbitals(problem: Problem, staggered_field: float, pairing: float) -> np.ndarray:
+    """``(2N, N_up + N - N_dn)`` orbitals of the pairing frame (down modes particle-hole
+    transformed): the lowest eigenvectors of the Bogoliubov-de Gennes matrix of ``-t`` hopping,
+    the staggered field of :func:`mean_field_orbitals`, d-wave singlet pairing ``pairing``
+    (``+`` on x bonds, ``-`` on y bonds) and a chemical potential set by bisection so that the
+    mean-field electron number is the sector's ``N_e``. Projected on the sector's
+    configurations this is the Gutzwiller-projected d-wave BCS state with Néel order.
+    """
+    n = problem.n_sites
+    hop, dwave, parity = _mean_field_terms(problem)
+    n_up, n_dn = int(problem.sector["n_up"]), int(problem.sector["n_dn"])
+    m = n_up + n - n_dn
+
+    def orbitals(mu: float) -> np.ndarray:
+        h_up = hop + np.diag(-staggered_field * parity - mu)
+        h_dn = hop + np.diag(staggered_field * parity - mu)
+        # c^dag_up c^dag_dn pairs become up-to-transformed-down hopping; down hopping flips sign
+        bdg = np.block([[-h_dn.T, pairing * dwave.T], [pairing * dwave, h_up]])
+        return np.linalg.eigh(bdg)[1][:, :m]
+
+    def electrons(mu: float) -> float:
+        v = orbitals(mu)
+        return float(np.sum(v[n:] ** 2) + n - np.sum(v[:n] ** 2))
+
+    bound = np.abs(hop).sum(axis=1).max() + staggered_field + abs(pairing) * np.abs(dwave).sum(axis=1).max() + 1.0
+    lo, hi = -bound, bound
+    for _ in range(60):  # the electron number grows with mu
+        mid = 0.5 * (lo + hi)
+        lo, hi = (lo, mid) if electrons(mid) > n_up + n_dn else (mid, hi)
+    return orbitals(0.5 * (lo + hi))
 
 
 @dataclass
@@ -177,9 +234,26 @@ class HFDSOptions:
     """Hidden layers of that network (tanh activations)."""
     jastrow: bool = True
     """Multiply by a two-body charge and spin Jastrow factor."""
-    staggered_field: float = 1.0
+    staggered_field: float | None = None
     """Staggered field (units of t) of the mean-field Hamiltonian whose occupied orbitals start
-    the electron orbitals; 0 starts from the free Fermi sea."""
+    the orbitals; 0 starts without Néel order. ``None``: 1.0 without pairing, 0.2 with it."""
+    pairing: float | None = None
+    """d-wave pairing amplitude (units of t) of that mean field; above 0 the determinant works
+    in the pairing frame (:class:`HFDS`'s ``particle_hole_down``) and starts as the projected
+    d-wave BCS state with Néel order; 0 keeps the electron frame and starts as the Néel Slater
+    determinant. ``None``: 0.2 where every electron can pair (``N_up = N_dn``), else 0 (a
+    single hole is a spin polaron in the Néel background, not a pair)."""
+
+    def mean_field(self, problem: Problem) -> tuple[float, float]:
+        """``(staggered_field, pairing)`` of ``problem``'s start, the ``None`` defaults resolved."""
+        pairing = self.pairing
+        if pairing is None:
+            pairing = 0.2 if int(problem.sector["n_up"]) == int(problem.sector["n_dn"]) else 0.0
+        field = self.staggered_field
+        if field is None:
+            field = 0.2 if pairing > 0 else 1.0
+        return field, pairing
+
     param_dtype: Literal["real", "complex"] = "real"
     """Real parameters give a real wavefunction with exact sign (the t-J Hamiltonian is real)."""
     hop_probability: float = 0.5
@@ -192,8 +266,10 @@ class HFDSOptions:
             raise ValueError(f"hidden_width must be >= 1, got {self.hidden_width}")
         if self.hidden_layers < 1:
             raise ValueError(f"hidden_layers must be >= 1, got {self.hidden_layers}")
-        if self.staggered_field < 0:
+        if self.staggered_field is not None and self.staggered_field < 0:
             raise ValueError(f"staggered_field must be >= 0, got {self.staggered_field}")
+        if self.pairing is not None and self.pairing < 0:
+            raise ValueError(f"pairing must be >= 0 (0: no pairing, the electron frame), got {self.pairing}")
         if not 0.0 < self.hop_probability < 1.0:
             raise ValueError(f"hop_probability must be in (0, 1) (exclusive), got {self.hop_probability}")
 
@@ -215,15 +291,20 @@ def build(problem: Problem, o: HFDSOptions) -> HFDS:
     reason = _fits(problem)
     if reason:
         raise ValueError(reason)
-    n_e = int(problem.sector["n_up"]) + int(problem.sector["n_dn"])
+    field, pairing = o.mean_field(problem)
+    if pairing > 0:
+        orbitals = paired_mean_field_orbitals(problem, field, pairing)
+    else:
+        orbitals = mean_field_orbitals(problem, field)
     return HFDS(
         n_orbitals=problem.n_sites,
-        n_electrons=n_e,
+        n_electrons=orbitals.shape[1],
         n_hidden=o.n_hidden,
         hidden_width=o.hidden_width,
         hidden_layers=o.hidden_layers,
         jastrow=o.jastrow,
-        orbitals_init=nk.utils.HashableArray(mean_field_orbitals(problem, o.staggered_field)),
+        particle_hole_down=pairing > 0,
+        orbitals_init=nk.utils.HashableArray(orbitals),
         param_dtype={"real": np.float64, "complex": np.complex128}[o.param_dtype],
     )
 

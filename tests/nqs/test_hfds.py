@@ -13,7 +13,7 @@ import hamiltonians
 from nqs import config
 from nqs.runs.config import ConfigError
 from nqs.models import model_spec
-from nqs.models.hfds import HFDS, HFDSOptions, mean_field_orbitals
+from nqs.models.hfds import HFDS, HFDSOptions, mean_field_orbitals, paired_mean_field_orbitals
 
 
 def _hopping(problem) -> np.ndarray:
@@ -81,7 +81,7 @@ def test_registry_model_is_exact_for_polarised_free_fermions():
     p = hamiltonians.get("tj", Lx=3, Ly=2, n_holes=2, pbc=False, Sz=2)
     hi, _ = p.to_netket()
     states = np.asarray(hi.all_states())
-    o = HFDSOptions(n_hidden=0, jastrow=False, staggered_field=0.0)
+    o = HFDSOptions(n_hidden=0, jastrow=False, staggered_field=0.0, pairing=0.0)
     model = model_spec("hfds").build(p, o)
     phi = mean_field_orbitals(p, 0.0)
     log_psi = np.asarray(jax.jit(model.apply)(_slater_params(model, phi, states), states))
@@ -108,12 +108,74 @@ def test_hidden_rows_start_as_identity_block():
     assert np.all(np.abs(ref) > 0)
 
 
-def test_hfds_reaches_ed_on_a_tiny_cluster():
+@pytest.mark.parametrize(
+    "problem",
+    [dict(n_holes=2), dict(n_holes=1, Sz=0.5), dict(n_holes=2, Sz=1)],
+    ids=["Sz=0", "Sz=1/2", "Sz=1"],
+)
+def test_pairing_frame_sign_against_the_electron_frame(problem):
+    """A pairing-frame determinant whose orbitals do not mix the spins (the up orbitals, and
+    for the down holes the orthogonal complement of the down orbitals) is the electron-frame
+    Slater determinant (Jacobi's complementary minors), so amplitude ratios are one constant on
+    the whole sector; without the frame's sign factor they are not."""
+    p = hamiltonians.get("tj", Lx=3, Ly=2, pbc=False, **problem)
+    hi, _ = p.to_netket()
+    states = np.asarray(hi.all_states())
+    n, n_up, n_dn = p.n_sites, int(p.sector["n_up"]), int(p.sector["n_dn"])
+    phi0 = mean_field_orbitals(p, 0.7)
+    electron = HFDS(n_orbitals=n, n_electrons=n_up + n_dn, n_hidden=0, jastrow=False)
+    ref = np.exp(np.asarray(jax.jit(electron.apply)(_slater_params(electron, phi0, states), states)))
+    down = phi0[:n, :n_dn]
+    q, _ = np.linalg.qr(np.concatenate([down, np.random.default_rng(0).normal(size=(n, n - n_dn))], axis=1))
+    phi = np.zeros((2 * n, n_up + n - n_dn))
+    phi[:n, : n - n_dn] = q[:, n_dn:]
+    phi[n:, n - n_dn :] = phi0[n:, n_dn:]
+    paired = HFDS(n_orbitals=n, n_electrons=phi.shape[1], n_hidden=0, jastrow=False, particle_hole_down=True)
+    amp = np.exp(np.asarray(jax.jit(paired.apply)(_slater_params(paired, phi, states), states)))
+    assert np.abs(ref).min() > 1e-8
+    ratio = (amp / ref).real
+    np.testing.assert_allclose(ratio, ratio[0], rtol=1e-9)
+    assert abs(ratio[0]) > 1e-3
+    # negative control: the same determinant without (-1)^(sum of the empty down modes)
+    empty_down_sum = (1 - states[:, :n]) @ np.arange(n)
+    assert np.ptp((amp * (-1.0) ** empty_down_sum / ref).real) > 1e-3
+
+
+def test_paired_start_is_closer_to_ed_than_the_neel_start():
+    """Two holes on the 4x2 ladder: the projected d-wave BCS start (the default with S^z = 0) is
+    closer to the exact ground energy than the electron-frame Néel Slater start (the default
+    with an odd electron number), and its mean-field electron number is the sector's."""
+    p = hamiltonians.get("tj", Lx=4, Ly=2, n_holes=2, J=0.4, pbc=[True, False])
+    hi, _ = p.to_netket()
+    states = np.asarray(hi.all_states())
+    field, pairing = HFDSOptions().mean_field(p)
+    assert pairing > 0
+    energies = {}
+    for o in (HFDSOptions(n_hidden=0, jastrow=False), HFDSOptions(n_hidden=0, jastrow=False, pairing=0.0)):
+        model = model_spec("hfds").build(p, o)
+        f, g = o.mean_field(p)
+        phi = paired_mean_field_orbitals(p, f, g) if g else mean_field_orbitals(p, f)
+        log_psi = np.asarray(jax.jit(model.apply)(_slater_params(model, phi, states), states))
+        energies[g] = _exact_residual(p, log_psi, states)[0]
+    n = p.n_sites
+    phi = paired_mean_field_orbitals(p, field, pairing)
+    electrons = np.sum(phi[n:] ** 2) + n - np.sum(phi[:n] ** 2)
+    assert electrons == pytest.approx(n - 2, abs=1e-6)
+    exact = p.exact()
+    assert (energies[pairing] - exact) < 0.5 * (energies[0.0] - exact), (energies, exact)
+    # an odd electron number keeps the electron frame and the strong Néel field
+    odd = hamiltonians.get("tj", Lx=4, Ly=2, n_holes=1, J=0.4, pbc=[True, False])
+    assert HFDSOptions().mean_field(odd) == (1.0, 0.0)
+    assert not model_spec("hfds").build(odd, HFDSOptions()).particle_hole_down
+
+
+@pytest.mark.parametrize("pairing", [0.0, 0.1], ids=["electron-frame", "pairing-frame"])
+def test_hfds_reaches_ed_on_a_tiny_cluster(pairing):
     """Full-sum SR on the 2x3 open cluster with 2 holes (90 states): the hidden fermions let
-    the determinant reach the interacting ground state."""
+    the determinant reach the interacting ground state, in both frames."""
     p = hamiltonians.get("tj", Lx=3, Ly=2, n_holes=2, pbc=False)
     hi, op = p.to_netket()
-    model = model_spec("hfds").build(p, HFDSOptions(n_hidden=2, hidden_width=16))
+    model = model_spec("hfds").build(p, HFDSOptions(n_hidden=2, hidden_width=16, pairing=pairing))
     vs = nk.vqs.FullSumState(hi, model, seed=0)
     # real parameters, real wavefunction with a sign: SR's real mode is exact and much cheaper
     drv = nk.driver.VMC_SR(op, optax.sgd(0.05), diag_shift=1e-4, mode="real", variational_state=vs)
@@ -150,6 +212,11 @@ def test_configuration_checks_fail_before_compute():
         config.loads(
             '[problem]\nname = "tj"\nLx = 2\nLy = 2\nn_holes = 1\npbc = false\n'
             '[method]\nkind = "vmc"\nmodel = "hfds"\nn_hidden = -1\n'
+        )
+    with pytest.raises(ConfigError, match="pairing must be >= 0"):
+        config.loads(
+            '[problem]\nname = "tj"\nLx = 2\nLy = 2\nn_holes = 1\npbc = false\n'
+            '[method]\nkind = "vmc"\nmodel = "hfds"\npairing = -0.1\n'
         )
     with pytest.raises(ConfigError, match="hop_probability"):
         config.loads(
