@@ -244,16 +244,6 @@ class HFDSOptions:
     determinant. ``None``: 0.2 where every electron can pair (``N_up = N_dn``), else 0 (a
     single hole is a spin polaron in the Néel background, not a pair)."""
 
-    def mean_field(self, problem: Problem) -> tuple[float, float]:
-        """``(staggered_field, pairing)`` of ``problem``'s start, the ``None`` defaults resolved."""
-        pairing = self.pairing
-        if pairing is None:
-            pairing = 0.2 if int(problem.sector["n_up"]) == int(problem.sector["n_dn"]) else 0.0
-        field = self.staggered_field
-        if field is None:
-            field = 0.2 if pairing > 0 else 1.0
-        return field, pairing
-
     param_dtype: Literal["real", "complex"] = "real"
     """Real parameters give a real wavefunction with exact sign (the t-J Hamiltonian is real)."""
     hop_probability: float = 0.5
@@ -272,6 +262,16 @@ class HFDSOptions:
             raise ValueError(f"pairing must be >= 0 (0: no pairing, the electron frame), got {self.pairing}")
         if not 0.0 < self.hop_probability < 1.0:
             raise ValueError(f"hop_probability must be in (0, 1) (exclusive), got {self.hop_probability}")
+
+    def mean_field(self, problem: Problem) -> tuple[float, float]:
+        """``(staggered_field, pairing)`` of ``problem``'s start, the ``None`` defaults resolved."""
+        pairing = self.pairing
+        if pairing is None:
+            pairing = 0.2 if int(problem.sector["n_up"]) == int(problem.sector["n_dn"]) else 0.0
+        field = self.staggered_field
+        if field is None:
+            field = 0.2 if pairing > 0 else 1.0
+        return field, pairing
 
 
 def _fits(problem: Problem) -> str | None:
