@@ -1,15 +1,11 @@
 """Hidden-fermion determinant state (HFDS) for the t-J model.
 
-Moreno, Carleo, Georges, Stokes, PNAS 119, e2122059119 (2022): the physical electrons are
-augmented by ``N_h`` hidden fermions whose orbitals depend on the configuration through a
-neural network; projecting the hidden fermions out leaves
-
-``psi(n) = det [[ Phi[occ(n), :] ], [ chi(n) ]] * exp(J(n))``
-
-a square ``(N_e + N_h) x (N_e + N_h)`` determinant. ``Phi`` is a trainable ``2N x (N_e + N_h)``
-matrix of orbitals (one row per NetKet mode), ``occ(n)`` the occupied modes of the configuration,
-``chi(n)`` the ``N_h x (N_e + N_h)`` hidden rows produced by a multilayer perceptron of the
-occupations, and ``J(n)`` an optional two-body Jastrow exponent.
+Moreno, Carleo, Georges, Stokes, PNAS 119, e2122059119 (2022): hidden fermions whose orbitals
+depend on the configuration through a neural network; projecting them out leaves the square
+determinant ``psi(n) = det [[ Phi[occ(n), :] ], [ chi(n) ]] * exp(J(n))``, with ``Phi`` a trainable
+``2N x (N_e + N_h)`` matrix of orbitals (one row per NetKet mode), ``occ(n)`` the occupied modes,
+``chi(n)`` the ``N_h`` hidden rows from a multilayer perceptron of the occupations, and ``J(n)``
+an optional two-body Jastrow exponent.
 
 Conventions: configurations are NetKet :class:`~hamiltonians.netket_backend.TJFermions`
 occupations (modes ``0 .. N-1`` the down orbitals of the snake-ordered sites, ``N .. 2N-1`` the
@@ -18,9 +14,8 @@ the ordering of ``prod c^dag_m |0>`` behind the fermionic signs of the t-J opera
 (:mod:`hamiltonians.projected_operator`), so the determinant carries the exact fermionic sign.
 
 Pairing frame (``particle_hole_down``): the rows are the occupied up modes and the *empty* down
-modes (down spins after a particle-hole transformation), ``M = N_up + N - N_dn`` of them, times
-``(-1)^(sum of the empty down modes' indices)``; a determinant there is a number-projected BCS
-state, so singlet pairing is in the ansatz from the start.
+modes, ``M = N_up + N - N_dn`` of them, times ``(-1)^(sum of the empty down modes' indices)``;
+a determinant there is a number-projected BCS state (singlet pairing in the ansatz).
 
 Initialisation: the hidden rows start at ``[0 | 1]`` (plus small noise), so the determinant
 starts as the mean-field determinant of the first ``M`` orbital columns: hopping ``-t`` plus a
